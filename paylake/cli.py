@@ -1,0 +1,46 @@
+"""The `paylake` command line. Each feature module registers its own sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from paylake.settings import SettingsError
+from paylake.stack.process import StackError
+
+# Modules exposing ``register(subparsers)``; each keeps its heavy imports inside its handlers.
+COMMAND_MODULES = (
+    "paylake.stack.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paylake", description="paylake: hot/cold payments lake with cached KPIs")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (SettingsError, StackError) as exc:
+        print(f"paylake: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("paylake: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Run a Spark job script with spark-submit: how Airflow tasks and `paylake` commands start jobs.
+
+The job scripts in scripts/ are thin entry points over the package; the same script runs on a local
+master or a cluster (PAYLAKE_SPARK_MASTER), with the settings passed on as PAYLAKE_* variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from paylake.settings import REPO_ROOT, Settings, settings_env
+from paylake.spark import spark_conf
+
+SCRIPTS_DIR = REPO_ROOT / "scripts"
+
+
+class JobError(RuntimeError):
+    """A Spark job exited with an error; the message carries the tail of its output."""
+
+
+def spark_submit_binary() -> str:
+    """spark-submit from the same environment as this Python (pyspark ships it)."""
+    beside = Path(sys.executable).parent / "spark-submit"
+    found = str(beside) if beside.exists() else shutil.which("spark-submit")
+    if not found:
+        raise JobError("spark-submit not found: run `make setup` (pyspark provides it)")
+    return found
+
+
+def submit_command(settings: Settings, script: str, args: Sequence[str] = ()) -> list[str]:
+    path = SCRIPTS_DIR / script
+    if not path.exists():
+        raise JobError(f"no job script {path}")
+    conf = spark_conf(settings)
+    argv = [spark_submit_binary(), "--master", settings.spark_master, "--jars", conf.pop("spark.jars")]
+    for key, value in conf.items():
+        argv += ["--conf", f"{key}={value}"]
+    return [*argv, str(path), *args]
+
+
+def run_spark_script(settings: Settings, script: str, args: Sequence[str] = (), timeout_s: float = 1800) -> str:
+    """spark-submit ``scripts/<script>``; return its stdout, raise JobError with its output on failure."""
+    env = {**os.environ, **settings_env(settings), "PYSPARK_PYTHON": sys.executable}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        submit_command(settings, script, args), env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise JobError(f"{script} failed with exit code {done.returncode}:\n{tail}")
+    return done.stdout

@@ -1,0 +1,1 @@
+"""KPIs: per-minute buckets in MongoDB, published to Redis as atomic snapshots."""

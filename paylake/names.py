@@ -1,0 +1,43 @@
+"""Every MongoDB collection name and Redis key paylake uses, in one place.
+
+The Redis layout is documented in the README ("Redis keys"); keep the two in step.
+"""
+
+from __future__ import annotations
+
+# --- MongoDB collections (database: Settings.mongo_db) -------------------------------------------
+TRANSACTIONS = "transactions"  # the fact: one document per transaction, _id = transaction_id
+DEAD_LETTER = "dead_letter"  # records that failed validation, with the reason; never dropped
+MERCHANTS = "merchants"  # dimension: merchant_id → category, city, commission_rate
+CATEGORIES = "categories"  # dimension: category → description, typical amount
+CUSTOMERS = "customers"  # dimension: customer_id → home location, typical amount
+KPI_MINUTES = "kpi_minutes"  # per-minute KPI buckets: history that survives archiving and Redis wipes
+KPI_STATE = "kpi_state"  # the KPI job's watermark and its pending (in-flight) range
+ALERTS = "alerts"  # transactions flagged by the rule-based fraud checks
+ARCHIVE_MANIFEST = "archive_manifest"  # one document per archive batch, with its state
+LOCKS = "locks"  # job locks (archiving must never overlap)
+
+# --- Redis keys ---------------------------------------------------------------------------------
+PREFIX = "paylake"
+KPI_CURRENT = f"{PREFIX}:kpi:current"  # string: version id of the published KPI snapshot
+ALERTS_RECENT = f"{PREFIX}:alerts:recent"  # list of JSON alerts, newest first, capped
+ALERTS_RECENT_MAX = 200
+HOT_SIZE = f"{PREFIX}:hot:size"  # hash: data_mb, threshold_mb, low_water_mb, checked_at
+ARCHIVE_RECENT = f"{PREFIX}:archive:recent"  # list of JSON archive batches, newest first, capped
+ARCHIVE_RECENT_MAX = 50
+
+# Headline KPI windows: name → length in seconds (None = all time).
+WINDOWS: dict[str, int | None] = {"1m": 60, "15m": 900, "1h": 3600, "24h": 86400, "all": None}
+
+
+def kpi_snapshot_key(version: str, part: str) -> str:
+    """A part of one versioned KPI snapshot: ``meta``, ``headline:<window>``, ``revenue:<window>``, ``series``."""
+    return f"{PREFIX}:kpi:snap:{version}:{part}"
+
+
+def kpi_headline_key(version: str, window: str) -> str:
+    return kpi_snapshot_key(version, f"headline:{window}")
+
+
+def kpi_revenue_key(version: str, window: str) -> str:
+    return kpi_snapshot_key(version, f"revenue:{window}")

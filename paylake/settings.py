@@ -1,0 +1,131 @@
+"""The one settings object: every address, path and threshold, read from ``PAYLAKE_*`` variables.
+
+Defaults work on 127.0.0.1 with the stack that ``paylake stack up`` starts. Secrets have no defaults:
+credentials go inside ``PAYLAKE_MONGO_URI`` / ``PAYLAKE_REDIS_URL`` when a deployment needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A PAYLAKE_* variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = REPO_ROOT / ".state"
+    mongo_uri: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "paylake"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    cold_uri: str = "hdfs://127.0.0.1:9000/paylake"
+    webhdfs_url: str = "http://127.0.0.1:9870"
+    hdfs_user: str = "paylake"
+    # DataNode ports (data transfer, http, ipc); only the local stack uses them.
+    hdfs_datanode_ports: tuple[int, int, int] = (9866, 9864, 9867)
+    spark_master: str = "local[*]"
+    spark_shuffle_partitions: int = 4
+    jars_dir: Path = REPO_ROOT / "jars" / "lib"
+    hot_max_mb: float = 300.0
+    hot_low_water: float = 0.8
+    kpi_lateness_s: float = 5.0
+    model_path: Path | None = None
+    airflow_port: int = 8080
+    dashboard_port: int = 8501
+    dashboard_refresh_s: float = 5.0
+
+    @property
+    def model_file(self) -> Path:
+        return self.model_path or self.state_dir / "models" / "ctgan.pkl"
+
+    @property
+    def mongo_port(self) -> int:
+        return urlparse(self.mongo_uri).port or 27017
+
+    @property
+    def redis_port(self) -> int:
+        return urlparse(self.redis_url).port or 6379
+
+    @property
+    def namenode_port(self) -> int:
+        return urlparse(self.cold_uri).port or 9000
+
+    @property
+    def webhdfs_port(self) -> int:
+        return urlparse(self.webhdfs_url).port or 9870
+
+    @property
+    def cold_is_hdfs(self) -> bool:
+        return self.cold_uri.startswith("hdfs://")
+
+    @property
+    def cold_path(self) -> str:
+        """The archive root as a path inside its filesystem (``/paylake`` for hdfs://…/paylake)."""
+        return urlparse(self.cold_uri).path.rstrip("/") or "/"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, tuple):
+            return tuple(int(part) for part in raw.split(","))
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, Path) or name in {"model_path"}:
+            return Path(raw).expanduser().resolve()
+    except ValueError as exc:
+        raise SettingsError(f"PAYLAKE_{name.upper()}={raw!r} is not valid: {exc}") from exc
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from ``PAYLAKE_<FIELD>`` variables; unset ones keep their defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in fields(Settings):
+        raw = env.get(f"PAYLAKE_{field.name.upper()}")
+        if raw is not None and raw != "":
+            values[field.name] = _convert(field.name, raw, field.default)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if not settings.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise SettingsError(f"PAYLAKE_MONGO_URI must start with mongodb://, got {settings.mongo_uri!r}")
+    if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"PAYLAKE_REDIS_URL must start with redis://, got {settings.redis_url!r}")
+    if not settings.cold_uri.startswith(("hdfs://", "file://")):
+        raise SettingsError(f"PAYLAKE_COLD_URI must be hdfs://… or file://…, got {settings.cold_uri!r}")
+    if not 0 < settings.hot_low_water < 1:
+        raise SettingsError(f"PAYLAKE_HOT_LOW_WATER must be between 0 and 1, got {settings.hot_low_water}")
+    if settings.hot_max_mb <= 0:
+        raise SettingsError(f"PAYLAKE_HOT_MAX_MB must be positive, got {settings.hot_max_mb}")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The PAYLAKE_* variables that reproduce ``settings`` in a child process (spark-submit, Airflow)."""
+    env: dict[str, str] = {}
+    for field in fields(Settings):
+        value = getattr(settings, field.name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        env[f"PAYLAKE_{field.name.upper()}"] = str(value)
+    return env

@@ -1,0 +1,46 @@
+// Command paylake-ferretdb runs FerretDB v1 embedded, with its SQLite backend.
+//
+// FerretDB's own `go install .../cmd/ferretdb` binary panics at start because the
+// module zip lacks build/version/version.txt (FerretDB issue 2982); embedding the
+// library avoids that and also turns telemetry off.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
+	dir := flag.String("dir", "", "directory holding the SQLite databases (must exist)")
+	flag.Parse()
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "paylake-ferretdb: -dir is required")
+		os.Exit(2)
+	}
+	if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
+		fmt.Fprintf(os.Stderr, "paylake-ferretdb: data directory %q does not exist\n", *dir)
+		os.Exit(2)
+	}
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + *dir + "/",
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "paylake-ferretdb: %v\n", err)
+		os.Exit(1)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Printf("paylake-ferretdb listening on %s, data in %s\n", *listen, *dir)
+	f.Run(ctx)
+}

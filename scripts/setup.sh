@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine: Python venv, redis-server, Chromium, FerretDB, JVM jars.
+# Each step is skipped when its output is newer than its inputs, so a second `make setup` takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+step() { printf '\n==> %s\n' "$*"; }
+newer() { [ -e "$1" ] && [ -z "$(find "${@:2}" -newer "$1" 2>/dev/null | head -1)" ]; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing Debian packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_env() {
+  if newer "$VENV/.stamp" requirements.txt pyproject.toml; then return 0; fi
+  step "Python environment in .venv (requirements.txt, with uv)"
+  command -v python3.11 >/dev/null || { echo "python3.11 is required" >&2; exit 1; }
+  [ -x "$VENV/bin/python" ] || python3.11 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check uv
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" -r requirements.txt
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e .
+  touch "$VENV/.stamp"
+}
+
+ferretdb() {
+  if command -v mongod >/dev/null; then echo "mongod found on PATH: FerretDB not needed"; return 0; fi
+  local src=paylake/stack/ferretdb out=build/bin/paylake-ferretdb
+  if newer "$out" "$src"; then return 0; fi
+  command -v go >/dev/null || { echo "Go is required to build FerretDB (no mongod on PATH)" >&2; exit 1; }
+  step "building FerretDB v1.24.2 (SQLite backend) from the Go module proxy"
+  mkdir -p build/bin
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$ROOT/$out" .)
+}
+
+jvm_jars() {
+  if newer jars/lib/.stamp jars/pom.xml; then return 0; fi
+  command -v mvn >/dev/null || { echo "Maven is required to fetch the Hadoop and Spark connector jars" >&2; exit 1; }
+  step "fetching JVM jars with Maven (Hadoop 3.4.2, MongoDB Spark connector) into jars/lib"
+  rm -rf jars/lib
+  # Hadoop daemons get everything but the Mongo driver; Spark gets only the connector and its driver
+  # (pyspark ships its own Hadoop client, which must not be shadowed).
+  mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+    -DexcludeGroupIds=org.mongodb,org.mongodb.spark -DoutputDirectory="$ROOT/jars/lib/hadoop"
+  mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+    -DincludeGroupIds=org.mongodb,org.mongodb.spark -DoutputDirectory="$ROOT/jars/lib/spark"
+  touch jars/lib/.stamp
+}
+
+if ! command -v redis-server >/dev/null; then
+  apt_install redis-server
+  # Debian's package may start a system-wide redis on 6379; paylake runs its own, so stop that one.
+  (service redis-server stop || pkill -x redis-server) >/dev/null 2>&1 || true
+fi
+command -v chromium >/dev/null || apt_install chromium chromium-driver fonts-liberation
+python_env
+ferretdb
+jvm_jars
+echo "setup: done"

@@ -1,0 +1,103 @@
+"""Shared fixtures: the real servers (MongoDB wire protocol, Redis, HDFS) on free ports in a temp dir.
+
+The stack is started once per test session, never the developer's running stack, and stopped at the end.
+Each test gets its own MongoDB database, archive root and an empty Redis database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paylake.settings import REPO_ROOT, Settings, load_settings
+from paylake.stack import manager
+from paylake.stack.process import free_port
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Airflow reads its configuration at import time: point it at a private home before any test imports it.
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="paylake-airflow-"))
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at a private stack, started for this test session and stopped after it."""
+    state = tmp_path_factory.mktemp("stack")
+    mongo, redis_port, namenode, webhdfs, dn1, dn2, dn3 = _free_ports(7)
+    base = load_settings({})
+    settings = base.with_overrides(
+        state_dir=state,
+        mongo_uri=f"mongodb://127.0.0.1:{mongo}",
+        mongo_db="paylake_test",
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        cold_uri=f"hdfs://127.0.0.1:{namenode}/paylake",
+        webhdfs_url=f"http://127.0.0.1:{webhdfs}",
+        hdfs_datanode_ports=(dn1, dn2, dn3),
+        spark_master="local[2]",
+        model_path=state / "models" / "ctgan.pkl",
+    )
+    manager.up(settings, echo=lambda _line: None)
+    try:
+        yield settings
+    finally:
+        manager.down(settings, echo=lambda _line: None)
+
+
+@pytest.fixture
+def settings(stack_settings: Settings) -> Iterator[Settings]:
+    """Per-test settings: a fresh MongoDB database and archive root, and an empty Redis database."""
+    import redis
+
+    tag = uuid.uuid4().hex[:10]
+    per_test = stack_settings.with_overrides(
+        mongo_db=f"t_{tag}", cold_uri=f"{stack_settings.cold_uri}/t_{tag}"
+    )
+    redis.Redis.from_url(per_test.redis_url).flushdb()
+    yield per_test
+
+
+@pytest.fixture
+def mongo_db(settings: Settings):  # type: ignore[no-untyped-def]
+    import pymongo
+
+    client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
+    yield client[settings.mongo_db]
+    client.drop_database(settings.mongo_db)
+    client.close()
+
+
+@pytest.fixture
+def redis_client(settings: Settings):  # type: ignore[no-untyped-def]
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def spark(stack_settings: Settings):  # type: ignore[no-untyped-def]
+    """One SparkSession for the whole test session (a JVM start costs seconds)."""
+    from paylake.spark import build_session
+
+    session = build_session(stack_settings, "paylake-tests")
+    yield session
+    session.stop()
