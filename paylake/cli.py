@@ -12,9 +12,7 @@ from paylake.settings import SettingsError
 from paylake.stack.process import StackError
 
 # Modules exposing ``register(subparsers)``; each keeps its heavy imports inside its handlers.
-COMMAND_MODULES = (
-    "paylake.stack.commands",
-)
+COMMAND_MODULES = ("paylake.stack.commands",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,10 +127,7 @@ def spark_schema(mongo: bool = False) -> StructType:
         "bool": T.BooleanType(),
     }
     return T.StructType(
-        [
-            T.StructField(_stored_name(f.name) if mongo else f.name, spark_types[f.kind], not f.required)
-            for f in FIELDS
-        ]
+        [T.StructField(_stored_name(f.name) if mongo else f.name, spark_types[f.kind], not f.required) for f in FIELDS]
     )
 
 

@@ -67,9 +67,7 @@ def settings(stack_settings: Settings) -> Iterator[Settings]:
     import redis
 
     tag = uuid.uuid4().hex[:10]
-    per_test = stack_settings.with_overrides(
-        mongo_db=f"t_{tag}", cold_uri=f"{stack_settings.cold_uri}/t_{tag}"
-    )
+    per_test = stack_settings.with_overrides(mongo_db=f"t_{tag}", cold_uri=f"{stack_settings.cold_uri}/t_{tag}")
     redis.Redis.from_url(per_test.redis_url).flushdb()
     yield per_test
 

@@ -74,17 +74,17 @@ def publish(client: redis.Redis, snapshot: Snapshot) -> None:
     """Write every part under the new version and swap the pointer in one MULTI/EXEC transaction."""
     version = snapshot.version
     previous = client.get(names.KPI_CURRENT)
-    meta = {"version": version, "as_of": snapshot.as_of, "watermark": snapshot.watermark}
+    meta: dict[Any, Any] = {"version": version, "as_of": snapshot.as_of, "watermark": snapshot.watermark}
     meta |= {"published_at": snapshot.published_at} | {f"rule_{k}": v for k, v in snapshot.rules.items()}
-    series = {"minutes": json.dumps(snapshot.series.minutes)}
+    series: dict[Any, Any] = {"minutes": json.dumps(snapshot.series.minutes)}
     series |= {metric: json.dumps(values) for metric, values in snapshot.series.values.items()}
     pipe = client.pipeline(transaction=True)
     pipe.hset(names.kpi_snapshot_key(version, "meta"), mapping=meta)
     for window, headline in snapshot.headlines.items():
-        pipe.hset(names.kpi_headline_key(version, window), mapping=asdict(headline))
+        pipe.hset(names.kpi_headline_key(version, window), mapping=dict[Any, Any](asdict(headline)))
     for window, revenue in snapshot.revenue_by_category.items():
         if revenue:
-            pipe.hset(names.kpi_revenue_key(version, window), mapping=revenue)
+            pipe.hset(names.kpi_revenue_key(version, window), mapping=dict[Any, Any](revenue))
     pipe.hset(names.kpi_snapshot_key(version, "series"), mapping=series)
     pipe.set(names.KPI_CURRENT, version)
     if previous is not None:
@@ -131,7 +131,8 @@ def read(client: redis.Redis) -> Snapshot | None:
     for window, head_raw, rev_raw in zip(names.WINDOWS, per_window[0::2], per_window[1::2], strict=True):
         if head_raw:
             headlines[window] = _headline(head_raw)
-        revenue[window] = {_text(k): float(_text(v)) for k, v in rev_raw.items()}
+        if rev_raw:
+            revenue[window] = {_text(k): float(_text(v)) for k, v in rev_raw.items()}
     rules = {k.removeprefix("rule_"): float(v) for k, v in meta.items() if k.startswith("rule_")}
     return Snapshot(
         version=version,

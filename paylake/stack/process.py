@@ -118,6 +118,7 @@ class Service:
                 start_new_session=True,  # its own process group, so `down` stops its children too
             )
         self.pid_file.write_text(str(proc.pid))
+
         def ready() -> bool:
             if proc.poll() is not None:
                 raise _Exited()
