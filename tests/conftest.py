@@ -99,3 +99,26 @@ def spark(stack_settings: Settings):  # type: ignore[no-untyped-def]
     session = build_session(stack_settings, "paylake-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_ready() -> None:
+    """Airflow's metadata DB migrated and the DAGs serialized (dag.test() needs both), in a private home."""
+    import subprocess
+    import sys
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    for command in (["db", "migrate"], ["dags", "reserialize"]):
+        done = subprocess.run([airflow, *command], capture_output=True, text=True, env=os.environ.copy())
+        assert done.returncode == 0, f"airflow {' '.join(command)} failed:\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture
+def paylake_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Export the per-test settings as PAYLAKE_* variables, for code that calls load_settings() itself
+    (Airflow tasks under dag.test(), spark-submit jobs)."""
+    from paylake.settings import settings_env
+
+    for key, value in settings_env(settings).items():
+        monkeypatch.setenv(key, value)
+    return settings
