@@ -1,0 +1,139 @@
+"""`paylake demo up | down`: the whole pipeline on this machine, as `make demo` runs it.
+
+Stack → dimensions → a quick CTGAN model when none exists → generator in the background → Airflow
+(standalone: scheduler, dag-processor, api-server, triggerer) with both DAGs unpaused → Streamlit.
+Every process gets a pid file under the state dir, so `paylake demo down` stops exactly what `up` started.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from paylake.settings import REPO_ROOT, Settings, settings_env
+from paylake.stack import manager
+from paylake.stack.process import Service, StackError
+
+DEMO_HOT_MAX_MB = 8.0  # small, so archiving fires within a few minutes at the demo rate
+DEMO_RATE = 100  # transactions per second
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's threshold is small unless PAYLAKE_HOT_MAX_MB was set explicitly."""
+    if "PAYLAKE_HOT_MAX_MB" in os.environ:
+        return settings
+    return settings.with_overrides(hot_max_mb=DEMO_HOT_MAX_MB)
+
+
+def _paylake(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "paylake"), *args]
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+def airflow_home(settings: Settings) -> Path:
+    return settings.state_dir / "airflow"
+
+
+def airflow_env(settings: Settings) -> dict[str, str]:
+    home = airflow_home(settings)
+    return {
+        **settings_env(settings),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # the demo's DAGs run at once
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{settings.airflow_port}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+def background_services(settings: Settings, rate: int = DEMO_RATE) -> list[Service]:
+    run_dir = settings.state_dir / "run"
+    env = settings_env(settings)
+    generator = Service(
+        "generator",
+        _paylake("generate", "--rate", str(rate), "--duration", str(7 * 24 * 3600)),
+        run_dir,
+        [],
+        lambda: True,
+        f"{rate} transactions/s into {settings.mongo_uri}",
+        env=env,
+    )
+    airflow = Service(
+        "airflow",
+        [str(Path(sys.executable).parent / "airflow"), "standalone"],
+        run_dir,
+        [settings.airflow_port],
+        lambda: _http_ok(f"http://127.0.0.1:{settings.airflow_port}/api/v2/monitor/health"),
+        f"http://127.0.0.1:{settings.airflow_port}",
+        env=airflow_env(settings),
+        start_timeout_s=240,
+    )
+    streamlit_argv = [
+        str(Path(sys.executable).parent / "streamlit"),
+        "run",
+        str(REPO_ROOT / "streamlit" / "app.py"),
+        "--server.port",
+        str(settings.dashboard_port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    dashboard = Service(
+        "dashboard",
+        streamlit_argv,
+        run_dir,
+        [settings.dashboard_port],
+        lambda: _http_ok(f"http://127.0.0.1:{settings.dashboard_port}/_stcore/health"),
+        f"http://127.0.0.1:{settings.dashboard_port}",
+        env=env,
+        start_timeout_s=90,
+    )
+    return [generator, airflow, dashboard]
+
+
+def _run_step(what: str, argv: list[str], settings: Settings, echo: Callable[[str], None]) -> None:
+    echo(f"demo: {what}…")
+    done = subprocess.run(argv, env={**os.environ, **settings_env(settings)})
+    if done.returncode != 0:
+        raise StackError(f"demo: {what} failed (exit {done.returncode}); see the output above")
+
+
+def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
+    settings = demo_settings(settings)
+    for status in manager.up(settings, echo):
+        echo("  " + status.line)
+    _run_step("seeding dimensions", _paylake("dimensions"), settings, echo)
+    if not settings.model_file.exists():
+        _run_step("training a quick CTGAN model (first run only)", _paylake("train", "--quick"), settings, echo)
+    for service in background_services(settings):
+        echo(f"demo: starting {service.name}…" if service.pid() is None else f"demo: {service.name} already runs")
+        service.start()
+    password_file = airflow_home(settings) / "simple_auth_manager_passwords.json.generated"
+    echo(
+        "\npaylake demo is running:\n"
+        f"  dashboard   http://127.0.0.1:{settings.dashboard_port}\n"
+        f"  Airflow UI  http://127.0.0.1:{settings.airflow_port}  (user admin; password in {password_file})\n"
+        f"  MongoDB     {settings.mongo_uri}   Redis {settings.redis_url}   HDFS {settings.webhdfs_url}\n"
+        f"  archive threshold {settings.hot_max_mb:g} MB (PAYLAKE_HOT_MAX_MB); logs in {settings.state_dir / 'run'}\n"
+        "Stop everything with `make down`."
+    )
+
+
+def down(settings: Settings, echo: Callable[[str], None] = print) -> None:
+    for service in reversed(background_services(settings)):
+        echo(f"{service.name}: {'stopped' if service.stop() else 'was not running'}")
+    manager.down(settings, echo)
