@@ -44,7 +44,7 @@ def test_app_services_get_every_address_the_code_reads() -> None:
     known = {f"PAYLAKE_{f.name.upper()}" for f in dataclasses.fields(Settings)}
     for name in APP_SERVICES:
         env = _services()[name]["environment"]
-        assert REQUIRED_APP_VARS <= set(env), f"{name} lacks {REQUIRED_APP_VARS - set(env)}"
+        assert set(env) >= REQUIRED_APP_VARS, f"{name} lacks {REQUIRED_APP_VARS - set(env)}"
         unknown = {k for k in env if k.startswith("PAYLAKE_")} - known
         assert not unknown, f"{name} sets variables no code reads: {unknown}"
 
