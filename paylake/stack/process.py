@@ -72,6 +72,21 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is still in process group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
 @dataclass
 class Service:
     """One server process: how to start it, which ports it owns, and how to tell it is healthy."""
@@ -134,24 +149,22 @@ class Service:
             raise StackError(f"{self.name} failed to start: {why}; log {self.log_file}:\n{tail}") from exc
         return True
 
-    def stop(self, timeout_s: float = 20.0) -> bool:
-        """Stop the process group; return True when something was running."""
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop the whole process group (SIGTERM, then SIGKILL); return True when something was running."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
             deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline and pid_alive(pid):
+            while time.monotonic() < deadline and group_alive(pid):
+                with contextlib.suppress(ChildProcessError):  # reap it when it is our child (tests)
+                    os.waitpid(pid, os.WNOHANG)
                 time.sleep(0.1)
-            if not pid_alive(pid):
+            if not group_alive(pid):
                 break
-        with contextlib.suppress(ChildProcessError):  # reap it when it is our child (tests start servers)
-            os.waitpid(pid, os.WNOHANG)
         self.pid_file.unlink(missing_ok=True)
         return True
 

@@ -78,3 +78,21 @@ def test_status_is_truthful_and_taken_port_is_named(stack_settings: Settings, tm
         squatter.start()
     stopped = stack_settings.with_overrides(state_dir=tmp_path, mongo_uri="mongodb://127.0.0.1:1")
     assert not any(s.healthy for s in manager.status(stopped)[:1])
+
+
+def test_up_then_down_leaves_no_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from paylake.stack.process import free_port, group_alive
+
+    own = Settings(
+        state_dir=tmp_path,
+        mongo_uri=f"mongodb://127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        cold_uri=f"file://{tmp_path}/cold",
+    )
+    statuses = manager.up(own, echo=lambda _line: None)
+    assert [s.name for s in statuses] == ["mongo", "redis"] and all(s.healthy for s in statuses)
+    pids = [s.pid for s in statuses]
+    assert manager.up(own, echo=lambda _line: None) == statuses  # idempotent: nothing restarted
+    manager.down(own, echo=lambda _line: None)
+    assert not any(group_alive(pid) for pid in pids if pid)
+    assert [(s.pid, s.healthy) for s in manager.status(own)] == [(None, False), (None, False)]
