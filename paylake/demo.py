@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from paylake.dashboard.commands import streamlit_argv
 from paylake.settings import REPO_ROOT, Settings, settings_env
 from paylake.stack import manager
 from paylake.stack.process import Service, StackError
@@ -79,22 +80,9 @@ def background_services(settings: Settings, rate: int = DEMO_RATE) -> list[Servi
         env=airflow_env(settings),
         start_timeout_s=240,
     )
-    streamlit_argv = [
-        str(Path(sys.executable).parent / "streamlit"),
-        "run",
-        str(REPO_ROOT / "streamlit" / "app.py"),
-        "--server.port",
-        str(settings.dashboard_port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
     dashboard = Service(
         "dashboard",
-        streamlit_argv,
+        streamlit_argv(settings.dashboard_port),
         run_dir,
         [settings.dashboard_port],
         lambda: _http_ok(f"http://127.0.0.1:{settings.dashboard_port}/_stcore/health"),

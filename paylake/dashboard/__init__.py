@@ -1,0 +1,1 @@
+"""The live dashboard: Redis reads (data), pure view logic (view, charts) and `paylake dashboard`."""

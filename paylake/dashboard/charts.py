@@ -1,0 +1,116 @@
+"""Chart data and Altair specs for the dashboard (pure: data in, chart objects out, no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from paylake.dashboard import view
+from paylake.kpi.snapshot import Series
+
+SPIKE_COLOR = "#d62728"
+LINE_COLOR = "#1f77b4"
+
+
+def series_frame(series: Series, last_minutes: int) -> pd.DataFrame:
+    """The last ``last_minutes`` minutes of the series, one row per minute, with a spike flag."""
+    frame = pd.DataFrame({"minute": pd.to_datetime(series.minutes, utc=True, errors="coerce")})
+    for metric in ("count", "amount", "fraud_rate", "latency_p95_ms"):
+        values = list(series.values.get(metric, []))
+        values += [0.0] * (len(frame) - len(values))  # a short metric list must not break the page
+        frame[metric] = pd.to_numeric(pd.Series(values[: len(frame)], dtype="float64"), errors="coerce")
+    frame["spike"] = view.fraud_spikes(frame["count"].tolist(), frame["fraud_rate"].tolist())
+    frame = frame.dropna(subset=["minute"]).sort_values("minute")
+    if frame.empty:
+        return frame
+    cutoff = frame["minute"].max() - pd.Timedelta(minutes=last_minutes - 1)
+    frame = frame[frame["minute"] >= cutoff].copy()
+    frame["fraud_pct"] = frame["fraud_rate"] * 100
+    return frame
+
+
+def _line(frame: pd.DataFrame, field: str, title: str, fmt: str) -> alt.Chart:
+    return (
+        alt.Chart(frame)
+        .mark_line(color=LINE_COLOR, interpolate="monotone")
+        .encode(
+            x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")),
+            y=alt.Y(f"{field}:Q", title=title),
+            tooltip=[alt.Tooltip("minute:T", format="%Y-%m-%d %H:%M"), alt.Tooltip(f"{field}:Q", format=fmt)],
+        )
+        .properties(height=220)
+    )
+
+
+def tpm_chart(frame: pd.DataFrame) -> alt.Chart:
+    return _line(frame, "count", "transactions / min", ",.0f")
+
+
+def latency_chart(frame: pd.DataFrame) -> alt.Chart:
+    return _line(frame, "latency_p95_ms", "p95 latency (ms)", ",.1f")
+
+
+def fraud_chart(frame: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
+    """Fraud rate per minute, spikes as red points on the line."""
+    line = _line(frame, "fraud_pct", "fraud rate (%)", ".2f")
+    spikes = (
+        alt.Chart(frame[frame["spike"]])
+        .mark_point(color=SPIKE_COLOR, filled=True, size=80)
+        .encode(
+            x="minute:T",
+            y="fraud_pct:Q",
+            tooltip=[
+                alt.Tooltip("minute:T", format="%H:%M"),
+                alt.Tooltip("fraud_pct:Q", format=".2f", title="spike %"),
+            ],
+        )
+    )
+    return alt.layer(line, spikes)
+
+
+def revenue_chart(revenue: dict[str, float]) -> alt.Chart:
+    frame = pd.DataFrame(sorted(revenue.items(), key=lambda kv: -kv[1]), columns=["category", "revenue"])
+    return (
+        alt.Chart(frame)
+        .mark_bar(color=LINE_COLOR)
+        .encode(
+            x=alt.X("revenue:Q", title="revenue (commission)"),
+            y=alt.Y("category:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
+            tooltip=["category:N", alt.Tooltip("revenue:Q", format=",.2f")],
+        )
+        .properties(height=max(160, 30 * len(frame)))
+    )
+
+
+def alerts_frame(alerts: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [
+        {
+            "time": view.fmt_time(str(a.get("event_time", ""))),
+            "transaction": a.get("transaction_id", ""),
+            "customer": a.get("customer_id", ""),
+            "merchant": a.get("merchant_id", ""),
+            "amount": a.get("amount"),
+            "rule": ", ".join(str(r) for r in a.get("rules") or []) or "—",
+            "labelled fraud": bool(a.get("is_fraud")),
+        }
+        for a in alerts
+    ]
+    return pd.DataFrame(rows)
+
+
+def archive_frame(batches: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [
+        {
+            "batch": b.get("batch_id", ""),
+            "from": view.fmt_time(str(b.get("range_start", ""))),
+            "to": view.fmt_time(str(b.get("range_end", ""))),
+            "rows": b.get("rows"),
+            "MB": round(float(b.get("bytes") or 0) / 1e6, 2),
+            "state": b.get("state", ""),
+            "completed": view.fmt_time(str(b.get("completed_at") or "")),
+        }
+        for b in batches
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,151 @@
+"""The dashboard's pure logic: previous-window deltas, spike detection, staleness, formatting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from paylake.dashboard import charts, view
+from paylake.dashboard.sample import build_snapshot
+from paylake.kpi.snapshot import Headline, Series, Snapshot
+
+AS_OF = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+
+
+def _series(minutes: int = 1440, count: float = 10.0, fraud_rate: float = 0.1, p95: float = 200.0) -> Series:
+    starts = [AS_OF - timedelta(minutes=minutes - i) for i in range(minutes)]
+    return Series(
+        minutes=[s.isoformat() for s in starts],
+        values={
+            "count": [count] * minutes,
+            "amount": [count * 5] * minutes,
+            "fraud_rate": [fraud_rate] * minutes,
+            "latency_p95_ms": [p95] * minutes,
+        },
+    )
+
+
+def _headline(window: str, seconds: int | None) -> Headline:
+    start = "" if seconds is None else (AS_OF - timedelta(seconds=seconds)).isoformat()
+    return Headline(window, start, AS_OF.isoformat(), 1, 1.0, 1.0, 1.0, 0, 0.0, 0, 0.0, 1.0, 1.0, 1.0, 0.0)
+
+
+def _snapshot(series: Series) -> Snapshot:
+    windows = {"1m": 60, "15m": 900, "1h": 3600, "24h": 86400, "all": None}
+    return Snapshot(
+        version="v",
+        as_of=AS_OF.isoformat(),
+        watermark=AS_OF.isoformat(),
+        published_at=AS_OF.isoformat(),
+        headlines={w: _headline(w, s) for w, s in windows.items()},
+        revenue_by_category={},
+        series=series,
+    )
+
+
+def test_previous_window_is_the_span_just_before() -> None:
+    series = _series()
+    # The last hour has twice the traffic and a different fraud rate and latency from the hour before.
+    for i in range(1380, 1440):
+        series.values["count"][i] = 20.0
+        series.values["amount"][i] = 100.0
+        series.values["fraud_rate"][i] = 0.05
+        series.values["latency_p95_ms"][i] = 300.0
+    comparison = view.compare(_snapshot(series), "1h")
+    assert comparison is not None
+    assert comparison.current == view.Figures(count=1200, amount=6000.0, fraud_rate=0.05, latency_p95_ms=300.0)
+    assert comparison.previous.count == 600
+    assert comparison.previous.amount == 3000.0
+    assert comparison.previous.fraud_rate == pytest.approx(0.1)
+    assert view.deltas(comparison) == {
+        "count": "+600",
+        "amount": "+3,000.00",
+        "fraud_rate": "-5.00 pp",
+        "latency_p95_ms": "+100.0 ms",
+    }
+
+
+def test_p95_of_a_span_is_the_count_weighted_mean_of_minute_p95s() -> None:
+    series = _series(minutes=2)
+    series.values["count"][:] = [30.0, 10.0]
+    series.values["latency_p95_ms"][:] = [100.0, 500.0]
+    figures = view.span_figures(series, AS_OF - timedelta(minutes=2), AS_OF)
+    assert figures.latency_p95_ms == pytest.approx(200.0)
+
+
+def test_windows_without_a_previous_window_in_the_series_have_no_delta() -> None:
+    snapshot = _snapshot(_series())
+    assert view.compare(snapshot, "24h") is None  # its previous day is outside the 24 h series
+    assert view.compare(snapshot, "all") is None  # nothing precedes all time
+    assert view.deltas(None) == dict.fromkeys(("count", "amount", "fraud_rate", "latency_p95_ms"))
+    assert view.compare(snapshot, "15m") is not None
+
+
+def test_a_previous_window_without_traffic_has_no_rate_delta() -> None:
+    series = _series()
+    for i in range(1380):
+        series.values["count"][i] = 0.0
+    comparison = view.compare(_snapshot(series), "1h")
+    assert comparison is not None and comparison.previous.fraud_rate is None
+    shown = view.deltas(comparison)
+    assert shown["count"] == "+600" and shown["fraud_rate"] is None and shown["latency_p95_ms"] is None
+
+
+def test_spikes_flag_only_outlying_minutes_with_enough_traffic() -> None:
+    counts = [50.0] * 100
+    rates = [0.02 + 0.002 * (i % 5) for i in range(100)]
+    rates[40] = 0.20
+    rates[70] = 0.50
+    counts[70] = 3.0  # one fraud out of a handful of payments is no signal
+    spikes = view.fraud_spikes(counts, rates)
+    assert [i for i, s in enumerate(spikes) if s] == [40]
+
+
+def test_a_flat_or_short_series_has_no_spikes() -> None:
+    assert not any(view.fraud_spikes([50.0] * 30, [0.02] * 30))
+    assert view.fraud_spikes([50.0, 50.0], [0.0, 0.9]) == [False, False]
+    assert view.fraud_spikes([], []) == []
+
+
+def test_staleness() -> None:
+    now = AS_OF + timedelta(seconds=200)
+    age = view.snapshot_age_s(AS_OF.isoformat(), now)
+    assert age == 200.0
+    assert view.is_stale(age, 180.0)
+    assert not view.is_stale(age, 300.0)
+    assert view.snapshot_age_s("", now) is None
+    assert view.is_stale(None, 180.0)  # an undated snapshot is never trusted
+    assert view.snapshot_age_s((now + timedelta(seconds=5)).isoformat(), now) == 0.0  # clock skew
+
+
+def test_formatting() -> None:
+    assert view.fmt_count(1234567) == "1,234,567"
+    assert view.fmt_amount(1234.5) == "1,234.50"
+    assert view.fmt_rate(0.01234) == "1.23 %"
+    assert view.fmt_rate(None) == "—"
+    assert view.fmt_ms(345.04) == "345.0 ms"
+    assert view.fmt_age(42) == "42 s"
+    assert view.fmt_age(185) == "3 min 5 s"
+    assert view.fmt_age(7200) == "2.0 h"
+    assert view.fmt_time("2026-01-02T12:00:05.123+00:00") == "2026-01-02 12:00:05 UTC"
+    assert view.fmt_time("garbage") == "garbage"
+    assert view.chart_minutes("1m") == 60 and view.chart_minutes("24h") == 1440 and view.chart_minutes("all") == 1440
+
+
+def test_headline_values_of_an_empty_window_show_dashes() -> None:
+    empty = Headline("1m", "", "", 0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    assert view.headline_values(empty) == {"count": "0", "amount": "0.00", "fraud_rate": "—", "latency_p95_ms": "—"}
+
+
+def test_rule_fire_counts_leave_out_totals() -> None:
+    rules = {"precision": 0.5, "flagged_count": 9.0, "true_positive_count": 4.0, "velocity_count": 3.0}
+    assert view.rule_fire_counts(rules) == {"velocity": 3}
+
+
+def test_sample_snapshot_charts_cover_the_chosen_span() -> None:
+    snapshot = build_snapshot(AS_OF)
+    frame = charts.series_frame(snapshot.series, view.chart_minutes("1h"))
+    assert len(frame) == 60
+    assert frame["spike"].sum() == 1  # the sample plants a spike 37 minutes before as_of
+    assert view.compare(snapshot, "1h") is not None
