@@ -41,6 +41,8 @@ class Settings:
     airflow_port: int = 8080
     dashboard_port: int = 8501
     dashboard_refresh_s: float = 5.0
+    # The dashboard warns when the KPI snapshot is older than this (3x the one-minute KPI schedule).
+    dashboard_stale_s: float = 180.0
 
     @property
     def model_file(self) -> Path:
