@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 # FerretDB v1 lacks $sample/$bucketAuto, which the connector's default AutoBucketPartitioner uses.
 MONGO_PARTITIONER = "com.mongodb.spark.sql.connector.read.partitioner.PaginateIntoPartitionsPartitioner"
+# One query, one partition: for small reads (new data, dimensions). On FerretDB every partition's query
+# scans the whole collection, so fewer partitions is much faster there.
+SINGLE_PARTITIONER = "com.mongodb.spark.sql.connector.read.partitioner.SinglePartitionPartitioner"
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -61,6 +64,7 @@ def read_mongo(
     schema: StructType,
     pipeline: str | None = None,
     partition_size_mb: int = 64,
+    partitioner: str = MONGO_PARTITIONER,
 ) -> DataFrame:
     """Read a MongoDB collection with an explicit schema (FerretDB cannot infer one: no $sample)."""
     reader = (
@@ -69,7 +73,7 @@ def read_mongo(
         .option("connection.uri", settings.mongo_uri)
         .option("database", settings.mongo_db)
         .option("collection", collection)
-        .option("partitioner", MONGO_PARTITIONER)
+        .option("partitioner", partitioner)
         .option("partitioner.options.partition.size", str(partition_size_mb))
     )
     if pipeline:

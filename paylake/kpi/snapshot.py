@@ -22,7 +22,7 @@ import redis
 from paylake import names
 
 OLD_VERSION_TTL_S = 120
-SERIES_METRICS = ("count", "amount", "fraud_rate", "latency_p95_ms", "latency_mean_ms", "flagged_rate")
+SERIES_METRICS = ("count", "amount", "fraud_rate", "latency_p95_ms", "latency_mean_ms", "flagged_rate", "revenue")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ The archive job reads it: only counted data may leave the hot store.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,3 +28,42 @@ def read_watermark(db: Database[Any]) -> datetime | None:
 
 def write_watermark(db: Database[Any], ingest_time: datetime) -> None:
     db[names.KPI_STATE].update_one({"_id": WATERMARK_ID}, {"$set": {"ingest_time": ingest_time}}, upsert=True)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A refresh that started merging but has not advanced the watermark yet: the next run redoes it with
+    the same id and range, and buckets that already list the id skip it (see buckets.merge)."""
+
+    run_id: str
+    lower: datetime | None  # exclusive; None = from the beginning
+    upper: datetime  # inclusive; becomes the watermark when the run commits
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def read_pending(db: Database[Any]) -> Pending | None:
+    doc = db[names.KPI_STATE].find_one({"_id": WATERMARK_ID})
+    pending = (doc or {}).get("pending")
+    if not pending:
+        return None
+    upper = _utc(pending["upper"])
+    assert upper is not None
+    return Pending(run_id=pending["run_id"], lower=_utc(pending.get("lower")), upper=upper)
+
+
+def begin(db: Database[Any], pending: Pending) -> None:
+    """Record the intent before the first bucket is touched."""
+    intent = {"run_id": pending.run_id, "lower": pending.lower, "upper": pending.upper}
+    db[names.KPI_STATE].update_one({"_id": WATERMARK_ID}, {"$set": {"pending": intent}}, upsert=True)
+
+
+def commit(db: Database[Any], pending: Pending) -> None:
+    """Advance the watermark and clear the intent in one single-document (atomic) update."""
+    db[names.KPI_STATE].update_one(
+        {"_id": WATERMARK_ID},
+        {"$set": {"ingest_time": pending.upper, "last_run_id": pending.run_id}, "$unset": {"pending": ""}},
+        upsert=True,
+    )

@@ -1,0 +1,72 @@
+"""Flagged transactions: the ``alerts`` collection (upsert by transaction id) and the capped Redis list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from pymongo import ReplaceOne
+from pymongo.database import Database
+
+from paylake import names
+
+ALERT_COLUMNS = ("_id", "customer_id", "merchant_id", "amount", "is_fraud", "rules", "event_ms", "ingest_ms")
+
+
+def from_row(row: Any, run_id: str) -> dict[str, Any]:
+    """An alert document from a flagged row (``event_ms``/``ingest_ms`` = epoch milliseconds, no tz games)."""
+    return {
+        "_id": row["_id"],
+        "event_time": datetime.fromtimestamp(row["event_ms"] / 1000, UTC),
+        "ingest_time": datetime.fromtimestamp(row["ingest_ms"] / 1000, UTC),
+        "customer_id": row["customer_id"],
+        "merchant_id": row["merchant_id"],
+        "amount": float(row["amount"]),
+        "rules": list(row["rules"]),
+        "is_fraud": bool(row["is_fraud"]),
+        "run_id": run_id,
+    }
+
+
+def store(db: Database[Any], docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Upsert alerts by transaction id; return those that were new (a re-run does not repeat them)."""
+    if not docs:
+        return []
+    result = db[names.ALERTS].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
+    return [docs[i] for i in sorted(result.upserted_ids or {})]
+
+
+def recent_json(doc: dict[str, Any]) -> str:
+    event_time: datetime = doc["event_time"]
+    return json.dumps(
+        {
+            "transaction_id": doc["_id"],
+            "event_time": event_time.astimezone(UTC).isoformat(),
+            "customer_id": doc["customer_id"],
+            "merchant_id": doc["merchant_id"],
+            "amount": doc["amount"],
+            "rules": doc["rules"],
+            "is_fraud": doc["is_fraud"],
+        }
+    )
+
+
+def push_recent(client: redis.Redis, docs: Sequence[dict[str, Any]]) -> None:
+    """Prepend alerts (newest event first at the head) and cap the list at names.ALERTS_RECENT_MAX."""
+    if not docs:
+        return
+    newest_last = sorted(docs, key=lambda d: (d["event_time"], d["_id"]))[-names.ALERTS_RECENT_MAX :]
+    pipe = client.pipeline(transaction=True)
+    pipe.lpush(names.ALERTS_RECENT, *[recent_json(d) for d in newest_last])
+    pipe.ltrim(names.ALERTS_RECENT, 0, names.ALERTS_RECENT_MAX - 1)
+    pipe.execute()
+
+
+def refill_recent(db: Database[Any], client: redis.Redis) -> None:
+    """After a Redis wipe: rebuild the recent list from the newest stored alerts."""
+    newest = list(db[names.ALERTS].find().sort("event_time", -1).limit(names.ALERTS_RECENT_MAX))
+    if newest:
+        push_recent(client, newest)

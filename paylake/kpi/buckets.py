@@ -1,0 +1,118 @@
+"""Per-minute KPI buckets in MongoDB (names.KPI_MINUTES): the idempotent merge and the load.
+
+A bucket document (``_id`` = the minute as ``YYYY-MM-DDTHH:MMZ``):
+  {minute, count, amount, approved_count, approved_amount, fraud_count, flagged_count, flagged_fraud_count,
+   latency_sum, hist: {<bucket>: n}, revenue: {<category>: x}, rules: {<rule>: n}, runs: [<run id>, ...]}
+Each merge is one ``$inc`` + ``$push runs`` update per bucket (atomic per document), skipped when the
+bucket already lists the run id. A run that crashes half-way is re-run with the same id and range (see
+state.py), so every bucket gets each run's delta exactly once. Archiving never touches these documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, UpdateOne
+from pymongo.database import Database
+
+from paylake import names
+from paylake.kpi.headline import Bucket
+from paylake.kpi.rules import RULES
+
+SUMS = ("count", "amount", "approved_count", "approved_amount", "fraud_count", "flagged_count",
+        "flagged_fraud_count", "latency_sum")
+CHUNK = 500
+
+
+def bucket_id(minute: datetime) -> str:
+    return minute.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def field_key(name: str) -> str:
+    """A category name usable as a MongoDB field name (no dots, no leading $)."""
+    return name.replace(".", "_").replace("$", "_") or "_"
+
+
+def ensure_indexes(db: Database[Any]) -> None:
+    """Indexes the KPI job relies on (idempotent; production creates them too)."""
+    db[names.TRANSACTIONS].create_index([("ingest_time", ASCENDING)], name="ingest_time_1")
+    db[names.TRANSACTIONS].create_index([("event_time", ASCENDING)], name="event_time_1")
+    db[names.KPI_MINUTES].create_index([("minute", ASCENDING)], name="minute_1")
+    db[names.ALERTS].create_index([("event_time", ASCENDING)], name="event_time_1")
+
+
+def fold(cells: Iterable[Any]) -> list[Bucket]:
+    """Buckets (oldest first) from rows of transforms.minute_cells (pyspark Rows or dicts)."""
+    by_minute: dict[int, Bucket] = {}
+    for cell in cells:
+        minute_s = int(cell["minute_s"])
+        b = by_minute.setdefault(minute_s, Bucket(minute=datetime.fromtimestamp(minute_s, UTC)))
+        b.add(
+            Bucket(
+                minute=b.minute,
+                **{name: cell[name] for name in SUMS},
+                hist={int(cell["latency_bucket"]): int(cell["count"])},
+                revenue={field_key(str(cell["category"])): float(cell["revenue"])},
+                rules={rule: int(cell[f"rule_{rule}"]) for rule in RULES},
+            )
+        )
+    return [by_minute[k] for k in sorted(by_minute)]
+
+
+def _increments(delta: Bucket) -> dict[str, Any]:
+    inc: dict[str, Any] = {name: getattr(delta, name) for name in SUMS}
+    inc |= {f"hist.{k}": v for k, v in delta.hist.items()}
+    inc |= {f"revenue.{k}": v for k, v in delta.revenue.items()}
+    inc |= {f"rules.{k}": v for k, v in delta.rules.items() if v}
+    return inc
+
+
+def merge(
+    db: Database[Any],
+    run_id: str,
+    deltas: Sequence[Bucket],
+    between_chunks: Callable[[], None] | None = None,
+    chunk: int = CHUNK,
+) -> int:
+    """Add each delta to its bucket unless ``run_id`` was already applied there; return how many were applied.
+
+    One run at a time (the DAG has max_active_runs=1), so reading the applied run ids first is safe; the
+    check-then-update is per bucket and the update itself is atomic.
+    """
+    coll = db[names.KPI_MINUTES]
+    ids = [bucket_id(d.minute) for d in deltas]
+    applied = {d["_id"] for d in coll.find({"_id": {"$in": ids}, "runs": run_id}, {"_id": 1})}
+    ops = [
+        UpdateOne(
+            {"_id": key},
+            {"$inc": _increments(delta), "$push": {"runs": run_id}, "$setOnInsert": {"minute": delta.minute}},
+            upsert=True,
+        )
+        for key, delta in zip(ids, deltas, strict=True)
+        if key not in applied
+    ]
+    for start in range(0, len(ops), chunk):
+        if start and between_chunks is not None:
+            between_chunks()
+        coll.bulk_write(ops[start : start + chunk], ordered=True)
+    return len(ops)
+
+
+def load(db: Database[Any], since: datetime | None = None) -> list[Bucket]:
+    """Stored buckets (all of them, or from ``since`` on), oldest first."""
+    query: dict[str, Any] = {"minute": {"$gte": since}} if since else {}
+    return [to_bucket(doc) for doc in db[names.KPI_MINUTES].find(query, {"runs": 0}).sort("minute", ASCENDING)]
+
+
+def to_bucket(doc: dict[str, Any]) -> Bucket:
+    minute: datetime = doc["minute"]
+    return Bucket(
+        minute=minute if minute.tzinfo else minute.replace(tzinfo=UTC),
+        **{name: doc.get(name, 0) for name in SUMS},
+        hist={int(k): int(v) for k, v in (doc.get("hist") or {}).items()},
+        revenue={str(k): float(v) for k, v in (doc.get("revenue") or {}).items()},
+        rules={str(k): int(v) for k, v in (doc.get("rules") or {}).items()},
+    )
+

@@ -1,0 +1,147 @@
+"""Pure math from minute buckets to the Redis Snapshot (definitions of every KPI are in the README).
+
+Windows are event-time minutes ending at ``as_of`` = the start of the watermark's minute (the last
+complete minute ends there); "all" covers every bucket, whatever its minute.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from paylake import names
+from paylake.kpi import histogram
+from paylake.kpi.rules import RULES
+from paylake.kpi.snapshot import SERIES_METRICS, Headline, Series, Snapshot, new_version
+
+SERIES_MINUTES = 24 * 60
+
+
+@dataclass
+class Bucket:
+    """One event-time minute's additive KPI sums (the stored bucket, or a sum of several)."""
+
+    minute: datetime
+    count: int = 0
+    amount: float = 0.0
+    approved_count: int = 0
+    approved_amount: float = 0.0
+    fraud_count: int = 0
+    flagged_count: int = 0
+    flagged_fraud_count: int = 0
+    latency_sum: float = 0.0
+    hist: dict[int, int] = field(default_factory=dict)
+    revenue: dict[str, float] = field(default_factory=dict)
+    rules: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: Bucket) -> None:
+        for name in ("count", "amount", "approved_count", "approved_amount", "fraud_count", "flagged_count",
+                     "flagged_fraud_count", "latency_sum"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.hist = dict(Counter(self.hist) + Counter(other.hist))
+        for key, value in other.revenue.items():
+            self.revenue[key] = self.revenue.get(key, 0.0) + value
+        self.rules = dict(Counter(self.rules) + Counter(other.rules))
+
+
+def floor_minute(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def total(buckets: Iterable[Bucket], minute: datetime) -> Bucket:
+    out = Bucket(minute=minute)
+    for bucket in buckets:
+        out.add(bucket)
+    return out
+
+
+def headline(window: str, start: datetime | None, end: datetime, t: Bucket, minutes: float) -> Headline:
+    return Headline(
+        window=window,
+        start=iso(start) if start else "",
+        end=iso(end),
+        count=t.count,
+        amount=t.amount,
+        approved_amount=t.approved_amount,
+        avg_ticket=_ratio(t.amount, t.count),
+        fraud_count=t.fraud_count,
+        fraud_rate=_ratio(t.fraud_count, t.count),
+        flagged_count=t.flagged_count,
+        flagged_rate=_ratio(t.flagged_count, t.count),
+        latency_mean_ms=_ratio(t.latency_sum, t.count),
+        latency_p95_ms=histogram.quantile(t.hist, 0.95),
+        tpm=_ratio(t.count, minutes),
+        revenue=sum(t.revenue.values()),
+    )
+
+
+def build_snapshot(buckets: Sequence[Bucket], watermark: datetime, published_at: datetime) -> Snapshot:
+    as_of = floor_minute(watermark)
+    headlines: dict[str, Headline] = {}
+    revenue: dict[str, dict[str, float]] = {}
+    for window, seconds in names.WINDOWS.items():
+        if seconds is None:
+            chosen = list(buckets)
+            first = min((b.minute for b in chosen), default=as_of)
+            end = max([as_of, *(b.minute + timedelta(minutes=1) for b in chosen)])
+            start = None
+            minutes = max((end - first).total_seconds() / 60, 1.0)
+        else:
+            start = as_of - timedelta(seconds=seconds)
+            end = as_of
+            chosen = [b for b in buckets if start <= b.minute < as_of]
+            minutes = seconds / 60
+        t = total(chosen, as_of)
+        headlines[window] = headline(window, start, end, t, minutes)
+        revenue[window] = dict(t.revenue)
+    return Snapshot(
+        version=new_version(published_at),
+        as_of=iso(as_of),
+        watermark=iso(watermark),
+        published_at=iso(published_at),
+        headlines=headlines,
+        revenue_by_category=revenue,
+        series=series(buckets, as_of),
+        rules=rule_figures(buckets),
+    )
+
+
+def series(buckets: Sequence[Bucket], as_of: datetime) -> Series:
+    """The last 24 h, one entry per minute, zero-filled; rates are 0 for a minute without transactions."""
+    start = as_of - timedelta(minutes=SERIES_MINUTES)
+    by_minute = {b.minute: b for b in buckets if start <= b.minute < as_of}
+    minutes = [start + timedelta(minutes=i) for i in range(SERIES_MINUTES)]
+    values: dict[str, list[float]] = {metric: [] for metric in SERIES_METRICS}
+    for minute in minutes:
+        b = by_minute.get(minute) or Bucket(minute=minute)
+        values["count"].append(float(b.count))
+        values["amount"].append(round(b.amount, 2))
+        values["fraud_rate"].append(_ratio(b.fraud_count, b.count))
+        values["latency_p95_ms"].append(histogram.quantile(b.hist, 0.95))
+        values["latency_mean_ms"].append(_ratio(b.latency_sum, b.count))
+        values["flagged_rate"].append(_ratio(b.flagged_count, b.count))
+        values["revenue"].append(round(sum(b.revenue.values()), 4))
+    return Series(minutes=[iso(m) for m in minutes], values=values)
+
+
+def rule_figures(buckets: Sequence[Bucket]) -> dict[str, float]:
+    """All-time precision and recall of the rules against the labels, and how often each rule fired."""
+    t = total(buckets, datetime(1970, 1, 1, tzinfo=UTC))
+    figures = {
+        "precision": _ratio(t.flagged_fraud_count, t.flagged_count),
+        "recall": _ratio(t.flagged_fraud_count, t.fraud_count),
+        "flagged_count": float(t.flagged_count),
+        "true_positive_count": float(t.flagged_fraud_count),
+    }
+    figures |= {f"{rule}_count": float(t.rules.get(rule, 0)) for rule in RULES}
+    return figures

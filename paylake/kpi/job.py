@@ -1,0 +1,179 @@
+"""One KPI refresh: new hot data → flags, alerts, minute buckets → watermark → Redis snapshot.
+
+Exactly-once, step by step (the watermark W means "every transaction with ingest_time <= W is counted"):
+  1. range: (W, upper] with upper = ``until`` - allowed lateness (the DAG passes its interval end), or the
+     largest ingest_time present when ``until`` is None; then clamped to the largest ingest_time actually
+     read, so a document that lands later inside the range is still ahead of the watermark.
+  2. the range and a run id are recorded as ``pending`` in kpi_state before anything is written;
+  3. alerts are upserted by transaction id; buckets are merged, each skipping a run id it already has;
+  4. the watermark moves to ``upper`` and ``pending`` is cleared in one atomic document update;
+  5. the snapshot is rebuilt from all buckets and swapped into Redis.
+A crash anywhere before 4 leaves ``pending``: the next run redoes the same range with the same run id.
+A crash after 4 (e.g. Redis down) loses nothing: the next run republishes from the buckets.
+The data is chosen by ingest time from the stores, never by the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from paylake import names, schema
+from paylake.archive.lock import LockBusy, held
+from paylake.kpi import alerts, buckets, faults, publisher, rules, state, transforms
+from paylake.settings import Settings
+from paylake.spark import SINGLE_PARTITIONER, read_mongo
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+LOCK_NAME = "kpi_refresh"
+LOCK_TTL = timedelta(minutes=15)  # longer than the DAG task's execution_timeout
+
+
+class KpiBusyError(RuntimeError):
+    """Another refresh holds the KPI lock; this one did nothing."""
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    run_id: str | None  # None when there was nothing new
+    resumed: bool  # redid a run that had crashed before advancing the watermark
+    lower: datetime | None  # exclusive lower ingest-time bound (the previous watermark)
+    watermark: datetime | None  # the watermark after the run
+    new_count: int  # transactions counted by this run
+    buckets_applied: int
+    new_alerts: int
+    snapshot_version: str | None
+    seconds: float
+
+    def summary(self) -> str:
+        data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+        return json.dumps(data)
+
+
+def _date(moment: datetime) -> dict[str, Any]:
+    return {"$date": {"$numberLong": str(int(moment.timestamp() * 1000))}}
+
+
+def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
+    """The $match the connector pushes down to MongoDB, where the ingest_time index serves it."""
+    bounds: dict[str, Any] = {}
+    if after is not None:
+        bounds["$gt"] = _date(after)
+    if upper is not None:
+        bounds["$lte"] = _date(upper)
+    return json.dumps([{"$match": {"ingest_time": bounds}}]) if bounds else None
+
+
+def _max_ingest(frame: DataFrame) -> datetime | None:
+    from pyspark.sql import functions as F
+
+    ms = frame.agg(F.max(F.unix_millis("ingest_time"))).first()[0]  # type: ignore[index]
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def run_refresh(
+    spark: SparkSession,
+    settings: Settings,
+    until: datetime | None = None,
+    config: rules.RuleConfig = rules.DEFAULT_RULES,
+) -> RefreshResult:
+    """Count the hot data not yet counted (see the module doc), then publish; raise KpiPublishError when
+    Redis cannot take the snapshot (MongoDB is already up to date then)."""
+    started = time.monotonic()
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
+    try:
+        db = client[settings.mongo_db]
+        buckets.ensure_indexes(db)
+        # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
+        with held(db, LOCK_NAME, LOCK_TTL):
+            return _refresh(spark, settings, db, until, config, started)
+    except LockBusy as exc:
+        raise KpiBusyError(f"another KPI refresh is running ({exc})") from exc
+    finally:
+        client.close()
+
+
+def _refresh(
+    spark: SparkSession,
+    settings: Settings,
+    db: Database[Any],
+    until: datetime | None,
+    config: rules.RuleConfig,
+    started: float,
+) -> RefreshResult:
+    from pyspark.sql import functions as F
+
+    pending = state.read_pending(db)
+    resumed = pending is not None
+    lower = pending.lower if pending else state.read_watermark(db)
+    target = pending.upper if pending else (until - timedelta(seconds=settings.kpi_lateness_s) if until else None)
+
+    def done(run_id: str | None, watermark: datetime | None, **figures: int) -> RefreshResult:
+        version = None
+        if watermark is not None:
+            faults.maybe_fail("publish")
+            version = publisher.publish(settings, db, watermark, new_alerts, datetime.now(UTC)).version
+        counts = {"new_count": 0, "buckets_applied": 0} | figures
+        return RefreshResult(run_id, resumed, lower, watermark, new_alerts=len(new_alerts),
+                             snapshot_version=version, seconds=round(time.monotonic() - started, 3), **counts)
+
+    new_alerts: list[dict[str, Any]] = []
+    if target is not None and lower is not None and target <= lower:
+        return done(None, lower)
+
+    # One read of the hot store: the new range plus a lookback of counted rows for the rule windows.
+    lookback_from = lower - timedelta(minutes=config.lookback_min) if lower else None
+    rows = read_mongo(
+        spark,
+        settings,
+        names.TRANSACTIONS,
+        schema.spark_schema(mongo=True),
+        hot_pipeline(lookback_from, target),
+        partitioner=SINGLE_PARTITIONER,
+    ).localCheckpoint(eager=True)  # one consistent copy: later actions must not re-read a moving store
+    is_new = F.col("ingest_time") > F.lit(lower) if lower else F.lit(True)
+    upper = pending.upper if pending else _max_ingest(rows.filter(is_new))
+    if upper is None:
+        return done(None, lower)
+    rows = rows.withColumn("is_new", is_new & (F.col("ingest_time") <= F.lit(upper)))
+
+    dims = [read_mongo(spark, settings, coll, schema_fn(), partitioner=SINGLE_PARTITIONER) for coll, schema_fn in (
+        (names.MERCHANTS, transforms.merchant_schema),
+        (names.CATEGORIES, transforms.category_schema),
+        (names.CUSTOMERS, transforms.customer_schema),
+    )]
+    log.info("kpi: range (%s, %s] read in %.1fs", lower, upper, time.monotonic() - started)
+    flagged = rules.flag(transforms.enrich(rows, *dims), config).filter("is_new").persist()
+    deltas = buckets.fold(transforms.minute_cells(flagged).collect())
+    alert_rows = flagged.filter("flagged").select(
+        *alerts.ALERT_COLUMNS[:6],
+        F.unix_millis("event_time").alias("event_ms"),
+        F.unix_millis("ingest_time").alias("ingest_ms"),
+    ).collect()
+    flagged.unpersist()
+    elapsed = time.monotonic() - started
+    log.info("kpi: computed %d buckets, %d alerts at %.1fs", len(deltas), len(alert_rows), elapsed)
+
+    run = pending or state.Pending(run_id=uuid.uuid4().hex, lower=lower, upper=upper)
+    if not resumed:
+        state.begin(db, run)
+    faults.maybe_fail("read")
+    new_alerts = alerts.store(db, [alerts.from_row(r, run.run_id) for r in alert_rows])
+    faults.maybe_fail("alerts")
+    chunk = 1 if faults.active("merge_partial") else buckets.CHUNK
+    applied = buckets.merge(db, run.run_id, deltas, lambda: faults.maybe_fail("merge_partial"), chunk)
+    faults.maybe_fail("merge")
+    state.commit(db, run)
+    log.info("kpi: merged at %.1fs", time.monotonic() - started)
+    return done(run.run_id, run.upper, new_count=sum(d.count for d in deltas), buckets_applied=applied)

@@ -1,0 +1,59 @@
+"""Publish the KPI snapshot to Redis from the MongoDB buckets (the whole history, every time)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import redis
+from pymongo.database import Database
+
+from paylake import names
+from paylake.kpi import alerts, buckets, snapshot
+from paylake.kpi.headline import build_snapshot
+from paylake.settings import Settings
+
+
+class KpiPublishError(RuntimeError):
+    """Redis could not take the snapshot; the buckets in MongoDB are intact and the next run republishes."""
+
+
+def redacted(url: str) -> str:
+    """The Redis URL without its password, fit for an error message."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return parsed._replace(netloc=f"{parsed.username or ''}:***@{parsed.hostname}:{parsed.port}").geturl()
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    # Short timeouts: a Redis outage must fail the task quickly (Airflow retries it), not hang it.
+    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+
+
+def publish(
+    settings: Settings, db: Database[Any], watermark: datetime, new_alerts: Sequence[dict[str, Any]], now: datetime
+) -> snapshot.Snapshot:
+    """Rebuild the snapshot from every stored bucket and swap it in atomically; push the new alerts.
+
+    Rebuilding from all buckets (not patching Redis) is what makes a Redis wipe harmless. A wiped
+    recent-alerts list is refilled from the alerts collection.
+    """
+    snap = build_snapshot(buckets.load(db), watermark, now)
+    client = redis_client(settings)
+    try:
+        if client.exists(names.ALERTS_RECENT):
+            alerts.push_recent(client, new_alerts)
+        else:
+            alerts.refill_recent(db, client)
+        snapshot.publish(client, snap)
+    except redis.RedisError as exc:
+        raise KpiPublishError(
+            f"could not publish the KPI snapshot to Redis at {redacted(settings.redis_url)}: {exc}. "
+            "The buckets and watermark in MongoDB are saved; the next run republishes everything."
+        ) from exc
+    finally:
+        client.close()
+    return snap

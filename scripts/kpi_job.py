@@ -1,0 +1,23 @@
+"""spark-submit entry of the KPI refresh (the DAG kpi_refresh runs it): `kpi_job.py [--until ISO]`."""
+
+import argparse
+import sys
+
+from paylake.kpi.commands import parse_until
+from paylake.kpi.job import run_refresh
+from paylake.kpi.publisher import KpiPublishError
+from paylake.settings import load_settings
+from paylake.spark import build_session
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--until", type=parse_until, default=None)
+args = parser.parse_args()
+settings = load_settings()
+spark = build_session(settings, "paylake-kpi-refresh")
+try:
+    print(run_refresh(spark, settings, until=args.until).summary(), flush=True)
+except KpiPublishError as exc:
+    print(f"kpi_job: {exc}", file=sys.stderr)
+    sys.exit(3)
+finally:
+    spark.stop()

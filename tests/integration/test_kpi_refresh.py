@@ -1,0 +1,107 @@
+"""The KPI job against the real servers: Redis equals ground truth from MongoDB, and nothing is counted twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from factories import make_records
+from kpi_truth import check_snapshot, insert, seed_dimensions
+
+from paylake import names
+from paylake.kpi import snapshot, state
+from paylake.kpi.job import run_refresh
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+def test_refresh_twice_with_late_events_equals_ground_truth(spark, settings, mongo_db, redis_client) -> None:  # type: ignore[no-untyped-def]
+    seed_dimensions(mongo_db)
+    insert(mongo_db, make_records(600, T0, prefix="a"))
+    first = run_refresh(spark, settings)
+    assert first.new_count == 600
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 600
+    check_snapshot(mongo_db, snap)
+
+    # More data, and late events: event time two hours back, ingested now.
+    insert(mongo_db, make_records(300, T0 + timedelta(minutes=10), prefix="b"))
+    late = make_records(50, T0 - timedelta(hours=2), prefix="late", ingest_delay=timedelta(hours=2, minutes=14))
+    insert(mongo_db, late)
+    second = run_refresh(spark, settings)
+    assert second.new_count == 350 and second.lower == first.watermark
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 950
+    assert snap.watermark == state.read_watermark(mongo_db).isoformat()  # type: ignore[union-attr]
+    check_snapshot(mongo_db, snap)
+    assert sum(snap.series.values["count"]) == snap.headlines["24h"].count
+
+    # The same refresh again: nothing new, nothing counted twice.
+    again = run_refresh(spark, settings)
+    assert again.run_id is None and again.new_count == 0
+    snap = snapshot.read(redis_client)
+    assert snap is not None
+    check_snapshot(mongo_db, snap)
+    flagged = mongo_db[names.ALERTS].count_documents({})
+    assert snap.headlines["all"].flagged_count == flagged
+
+
+@pytest.mark.parametrize("step", ["merge_partial", "merge"])
+def test_crash_then_rerun_never_double_counts(spark, settings, mongo_db, redis_client, monkeypatch, step) -> None:  # type: ignore[no-untyped-def]
+    from paylake.kpi.faults import FAULT_ENV, InjectedFault
+
+    seed_dimensions(mongo_db)
+    # Spread over 3 minutes plus late events: several buckets, so a partial merge leaves some applied.
+    insert(mongo_db, make_records(180, T0, prefix="a"))
+    late = make_records(20, T0 - timedelta(hours=3), prefix="late", ingest_delay=timedelta(hours=3, minutes=2))
+    insert(mongo_db, late)
+    monkeypatch.setenv(FAULT_ENV, step)
+    with pytest.raises(InjectedFault):
+        run_refresh(spark, settings)
+    assert state.read_watermark(mongo_db) is None and state.read_pending(mongo_db) is not None
+    assert mongo_db[names.KPI_MINUTES].count_documents({}) >= 1  # some (or all) buckets already merged
+    monkeypatch.delenv(FAULT_ENV)
+    resumed = run_refresh(spark, settings)
+    assert resumed.resumed and resumed.new_count == 200
+    assert state.read_pending(mongo_db) is None
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 200
+    check_snapshot(mongo_db, snap)
+    # Every alert reached the recent list exactly once.
+    recent = redis_client.lrange(names.ALERTS_RECENT, 0, -1)
+    assert len(recent) == len(set(recent)) == min(mongo_db[names.ALERTS].count_documents({}), names.ALERTS_RECENT_MAX)
+
+
+def test_redis_down_fails_clearly_and_next_run_republishes(spark, paylake_env, mongo_db, redis_client, capsys) -> None:  # type: ignore[no-untyped-def]
+    from paylake.cli import main
+    from paylake.kpi.publisher import KpiPublishError
+    from paylake.stack.process import free_port
+
+    settings = paylake_env
+    seed_dimensions(mongo_db)
+    insert(mongo_db, make_records(120, T0, prefix="a"))
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(KpiPublishError, match=f"Redis at {dead_url}"):
+        run_refresh(spark, settings.with_overrides(redis_url=dead_url))
+    assert state.read_watermark(mongo_db) is not None  # counted in MongoDB; only the publish failed
+
+    redis_client.flushall()
+    again = run_refresh(spark, settings)
+    assert again.new_count == 0 and again.snapshot_version is not None
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 120
+    check_snapshot(mongo_db, snap)
+    assert redis_client.llen(names.ALERTS_RECENT) == min(mongo_db[names.ALERTS].count_documents({}), 200)
+    assert main(["kpi", "show"]) == 0  # the CLI reads the same snapshot
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert rows["all"][0] == "120"
+
+
+def test_a_second_refresh_while_one_holds_the_lock_does_nothing(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
+    from paylake.archive.lock import held
+    from paylake.kpi.job import LOCK_NAME, KpiBusyError
+
+    insert(mongo_db, make_records(10, T0, prefix="a"))
+    with held(mongo_db, LOCK_NAME), pytest.raises(KpiBusyError, match="another KPI refresh is running"):
+        run_refresh(spark, settings)
+    assert state.read_watermark(mongo_db) is None and state.read_pending(mongo_db) is None

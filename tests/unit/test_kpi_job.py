@@ -1,0 +1,25 @@
+"""The pieces of the KPI job that need no servers: the pushed-down $match and the --until parser."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from paylake.kpi.commands import parse_until
+from paylake.kpi.job import hot_pipeline
+
+
+def test_hot_pipeline_is_one_ingest_time_match_in_extended_json() -> None:
+    assert hot_pipeline(None, None) is None
+    after = datetime(2026, 3, 1, 10, 0, 0, 123000, tzinfo=UTC)
+    upper = datetime(2026, 3, 1, 10, 1, tzinfo=UTC)
+    (stage,) = json.loads(hot_pipeline(after, upper) or "")
+    bounds = stage["$match"]["ingest_time"]
+    assert bounds["$gt"] == {"$date": {"$numberLong": str(int(after.timestamp() * 1000))}}
+    assert bounds["$lte"] == {"$date": {"$numberLong": "1772359260000"}}
+    assert set(json.loads(hot_pipeline(None, upper) or "")[0]["$match"]["ingest_time"]) == {"$lte"}
+
+
+def test_parse_until_takes_naive_as_utc() -> None:
+    assert parse_until("2026-03-01T10:00:00") == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert parse_until("2026-03-01T12:00:00+02:00") == datetime(2026, 3, 1, 10, tzinfo=UTC)

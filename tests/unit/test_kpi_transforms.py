@@ -1,0 +1,102 @@
+"""Pure Spark transforms and rules on a handful of rows (session fixture `spark`; no stores involved)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from factories import make_records
+
+from paylake import schema
+from paylake.kpi import buckets, histogram, rules, transforms
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _frames(spark: Any, records: list[dict[str, Any]]) -> tuple[Any, ...]:
+    tx = spark.createDataFrame([schema.to_mongo(r) for r in records], schema.spark_schema(mongo=True))
+    merchants = spark.createDataFrame(
+        [{"_id": "M00000", "name": "A", "category": "grocery", "city": "NYC", "country": "US", "latitude": 40.7,
+          "longitude": -74.0, "commission_rate": None},
+         {"_id": "M00001", "name": "B", "category": "travel", "city": "NYC", "country": "US", "latitude": 40.7,
+          "longitude": -74.0, "commission_rate": 0.05}],
+        transforms.merchant_schema(),
+    )
+    categories = spark.createDataFrame(
+        [{"_id": "grocery", "name": "Grocery", "description": "", "commission_rate": 0.01, "median_amount": 30.0},
+         {"_id": "travel", "name": "Travel", "description": "", "commission_rate": 0.03, "median_amount": 300.0}],
+        transforms.category_schema(),
+    )
+    customers = spark.createDataFrame(
+        [{"_id": "C00000", "home_city": "NYC", "home_country": "US", "segment": "retail", "home_latitude": 40.7,
+          "home_longitude": -74.0, "typical_amount": 20.0}],
+        transforms.customer_schema(),
+    )
+    return tx, merchants, categories, customers
+
+
+def _record(i: int, minutes: float, **kw: Any) -> dict[str, Any]:
+    (r,) = make_records(1, T0 + timedelta(minutes=minutes), prefix=f"r{i}_")
+    r.update({"customer_id": "C00000", "merchant_id": "M00000", "amount": 10.0, "status": "approved",
+              "is_fraud": False, "latency_ms": 100.0, "latitude": 40.7, "longitude": -74.0})
+    r.update(kw)
+    return r
+
+
+def test_enrich_joins_dimensions_and_falls_back(spark) -> None:  # type: ignore[no-untyped-def]
+    records = [
+        _record(0, 0, merchant_id="M00000"),  # merchant has no rate: category rate 0.01
+        _record(1, 0, merchant_id="M00001", amount=100.0),  # merchant rate 0.05
+        _record(2, 0, merchant_id="M99999"),  # unknown merchant: kept, category "unknown", no revenue
+        _record(3, 0, merchant_id="M00001", status="declined"),  # declined: no revenue
+    ]
+    rows = {r["_id"]: r for r in transforms.enrich(*_frames(spark, records)).collect()}
+    assert rows["r0_00000000"]["category"] == "grocery" and rows["r0_00000000"]["revenue"] == pytest.approx(0.1)
+    assert rows["r1_00000000"]["revenue"] == pytest.approx(5.0)
+    assert rows["r2_00000000"]["category"] == "unknown" and rows["r2_00000000"]["revenue"] == 0.0
+    assert rows["r3_00000000"]["revenue"] == 0.0 and rows["r3_00000000"]["approved_amount"] == 0.0
+    assert rows["r0_00000000"]["minute_s"] == int(T0.timestamp())
+
+
+def test_latency_bucket_matches_python(spark) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    values = [0.0, 0.5, 1.0, 1.2, 9.99, 10.0, 123.4, 5000.0, 2e6]
+    df = spark.createDataFrame([(v,) for v in values], "x double")
+    got = [r["b"] for r in df.select(transforms.latency_bucket(F.col("x")).alias("b")).collect()]
+    assert got == [histogram.bucket_of(v) for v in values]
+
+
+def test_rules_fire_on_their_cases(spark) -> None:  # type: ignore[no-untyped-def]
+    config = rules.RuleConfig(velocity_max_tx=3, velocity_window_min=10)
+    records = [
+        # Customer C00000 in New York, daytime (12:00 UTC = ~07:00 local at -74°): 4 tx within 3 minutes.
+        _record(0, 0), _record(1, 1), _record(2, 2),
+        _record(3, 3),  # 4th within 10 min: velocity
+        _record(4, 30, amount=150.0),  # > 5 × typical 20: amount
+        _record(5, 40, latitude=51.5, longitude=-0.1),  # London 10 min after New York: travel
+        _record(6, 400, latitude=51.5, longitude=-0.1),  # 18:40 UTC in London: nothing
+        _record(7, 0, customer_id="C00009", longitude=135.0),  # 12:00 UTC at 135°E = 21:00 local: nothing
+        _record(8, 0, customer_id="C00008", longitude=-150.0),  # 12:00 UTC at 150°W = 02:00 local: odd hour
+        _record(9, 0, customer_id="C00007", amount=5000.0),  # no customer: category median 30 × 5 < 5000
+    ]
+    tx, merchants, categories, customers = _frames(spark, records)
+    out = rules.flag(transforms.enrich(tx, merchants, categories, customers), config)
+    fired = {r["_id"].split("_")[0]: sorted(r["rules"]) for r in out.collect()}
+    assert fired == {
+        "r0": [], "r1": [], "r2": [], "r3": ["velocity"], "r4": ["amount"], "r5": ["travel"], "r6": [],
+        "r7": [], "r8": ["odd_hour"], "r9": ["amount"],
+    }
+
+
+def test_minute_cells_fold_into_buckets(spark) -> None:  # type: ignore[no-untyped-def]
+    records = [_record(i, i / 4, latency_ms=50.0 * (i + 1), is_fraud=i == 0) for i in range(8)]  # 2 minutes
+    tx, merchants, categories, customers = _frames(spark, records)
+    flagged = rules.flag(transforms.enrich(tx, merchants, categories, customers))
+    folded = buckets.fold(transforms.minute_cells(flagged).collect())
+    assert [b.minute for b in folded] == [T0, T0 + timedelta(minutes=1)]
+    first, second = folded
+    assert (first.count, second.count) == (4, 4)
+    assert first.fraud_count == 1 and first.amount == 40.0 and first.latency_sum == 50 + 100 + 150 + 200
+    assert sum(first.hist.values()) == 4 and first.revenue == {"grocery": pytest.approx(0.4)}
