@@ -12,7 +12,14 @@ from paylake.settings import SettingsError
 from paylake.stack.process import StackError
 
 # Modules exposing ``register(subparsers)``; each keeps its heavy imports inside its handlers.
-COMMAND_MODULES = ("paylake.stack.commands",)
+COMMAND_MODULES = (
+    "paylake.stack.commands",
+    "paylake.dashboard.commands",
+    "paylake.generator.commands",
+    "paylake.kpi.commands",
+    "paylake.demo_commands",
+    "paylake.archive.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

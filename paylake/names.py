@@ -22,7 +22,7 @@ PREFIX = "paylake"
 KPI_CURRENT = f"{PREFIX}:kpi:current"  # string: version id of the published KPI snapshot
 ALERTS_RECENT = f"{PREFIX}:alerts:recent"  # list of JSON alerts, newest first, capped
 ALERTS_RECENT_MAX = 200
-HOT_SIZE = f"{PREFIX}:hot:size"  # hash: data_mb, threshold_mb, low_water_mb, checked_at
+HOT_SIZE = f"{PREFIX}:hot:size"  # hash: data_mb, threshold_mb, low_water_mb, checked_at, docs
 ARCHIVE_RECENT = f"{PREFIX}:archive:recent"  # list of JSON archive batches, newest first, capped
 ARCHIVE_RECENT_MAX = 50
 

@@ -1,0 +1,134 @@
+"""`paylake archive run | status` and `paylake query "SQL"`."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import date
+from typing import Any
+
+
+def _fail(exc: Exception) -> int:
+    print(f"paylake: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from paylake.jobs import JobError, run_spark_script
+    from paylake.settings import load_settings
+
+    settings = load_settings()
+    extra = ["--max-mb", str(args.max_mb)] if args.max_mb is not None else []
+    try:
+        out = run_spark_script(settings, "archive_job.py", extra)
+    except JobError as exc:
+        return _fail(exc)
+    summaries = [line for line in out.splitlines() if line.startswith("{")]  # the job's JSON summary line
+    print(summaries[-1] if summaries else out[-2000:])
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pymongo import MongoClient
+
+    from paylake import names
+    from paylake.archive import manifest, size
+    from paylake.settings import load_settings
+
+    settings = load_settings()
+    report = size.check(settings)
+    print(report.line())
+    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
+    try:
+        db = client[settings.mongo_db]
+        batches = manifest.all_batches(db)
+        lock = db[names.LOCKS].find_one({"_id": "archive"})
+    finally:
+        client.close()
+    done = [b for b in batches if b["state"] == "complete"]
+    rows, size_bytes = sum(b.get("rows") or 0 for b in done), sum(b.get("bytes") or 0 for b in done)
+    print(f"cold {settings.cold_uri}: {len(done)} complete batches, {rows} transactions, {size_bytes / 1e6:.2f} MB")
+    for b in batches:
+        if b["state"] != "complete":
+            print(f"  unfinished: {b['_id']} in state {b['state']} (the next run finishes or rolls it back)")
+    for b in done[-5:]:
+        span = f"{b['range_start']:%Y-%m-%d %H:%M} .. {b['range_end']:%Y-%m-%d %H:%M}"
+        print(f"  {b['_id']}: {b['rows']} rows, {b['bytes']} bytes, event time {span}")
+    if lock:
+        print(f"lock held by {lock.get('owner')} until {lock.get('expires_at')}")
+    return 0
+
+
+def _print(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    def text(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([[text(v) for v in row] for row in rows])
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=text, indent=1))
+    else:
+        cells = [columns, *[[text(v) for v in row] for row in rows]]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+        for n, row in enumerate(cells):
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+            if n == 0:
+                print("  ".join("-" * w for w in widths))
+        print(f"({len(rows)} rows)")
+
+
+def _query(args: argparse.Namespace) -> int:
+    import duckdb
+    from pyspark.errors import PySparkException
+
+    from paylake.archive import query
+    from paylake.archive.coldfs import ColdStoreError
+    from paylake.settings import load_settings
+
+    settings = load_settings()
+    try:
+        if args.engine == "spark":
+            from paylake.spark import build_session
+
+            spark = build_session(settings, "paylake-query")
+            try:
+                columns, rows = query.run_spark(spark, settings, args.sql, args.date_from, args.date_to)
+            finally:
+                spark.stop()
+        else:
+            columns, rows = query.run_duckdb(settings, args.sql, args.date_from, args.date_to)
+    except (ColdStoreError, OSError, duckdb.Error, PySparkException) as exc:  # SQL errors: a message, no traceback
+        return _fail(exc)
+    _print(columns, rows, args.format)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    archive = subparsers.add_parser("archive", help="move the oldest hot data to cold Parquet (HDFS)")
+    actions = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="one archive run with spark-submit (skips when under the threshold)")
+    run.add_argument("--max-mb", type=float, default=None, help="threshold for this run (default PAYLAKE_HOT_MAX_MB)")
+    run.set_defaults(func=_run)
+    actions.add_parser("status", help="hot size against the threshold, archived batches, lock").set_defaults(
+        func=_status
+    )
+
+    q = subparsers.add_parser(
+        "query",
+        help="SQL over the views transactions (hot ∪ cold) and archive (cold)",
+        description="Columns: the transaction fields plus date (UTC, the partition column); archive adds batch.",
+    )
+    q.add_argument("sql", help='e.g. "SELECT date, avg(CAST(is_fraud AS INT)) FROM transactions GROUP BY date"')
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="duckdb: local, interactive")
+    q.add_argument("--from", dest="date_from", type=date.fromisoformat, default=None, help="first UTC date to read")
+    q.add_argument("--to", dest="date_to", type=date.fromisoformat, default=None, help="last UTC date to read")
+    q.set_defaults(func=_query)

@@ -1,0 +1,74 @@
+"""A job lock in MongoDB (``locks``): two archive runs never overlap, whoever starts them.
+
+Airflow's ``max_active_runs=1`` covers the scheduler; the lock also covers the CLI and a second Airflow.
+A holder that died leaves its lock behind: it is taken over once ``expires_at`` has passed. The holder
+renews it between steps, so a long but healthy run keeps it.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from paylake import names
+from paylake.archive.manifest import now
+
+ARCHIVE_LOCK = "archive"
+# Longer than the DAG task's 60-minute execution timeout, so only a dead holder's lock ever expires.
+DEFAULT_TTL = timedelta(hours=2)
+
+
+class LockBusy(RuntimeError):
+    """Another run holds the lock."""
+
+
+class Lock:
+    def __init__(self, db: Database[Any], name: str = ARCHIVE_LOCK, ttl: timedelta = DEFAULT_TTL) -> None:
+        self.coll = db[names.LOCKS]
+        self.name = name
+        self.ttl = ttl
+        self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+
+    def acquire(self) -> None:
+        moment = now()
+        doc = {"_id": self.name, "owner": self.owner, "acquired_at": moment, "expires_at": moment + self.ttl}
+        try:
+            self.coll.insert_one(doc)
+            return
+        except DuplicateKeyError:
+            pass
+        # Take over only a stale lock; the filter makes the take-over atomic between two contenders.
+        taken = self.coll.find_one_and_update(
+            {"_id": self.name, "expires_at": {"$lt": moment}},
+            {"$set": {k: v for k, v in doc.items() if k != "_id"}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if not taken or taken.get("owner") != self.owner:
+            held = self.coll.find_one({"_id": self.name}) or {}
+            raise LockBusy(
+                f"archive lock is held by {held.get('owner')} until {held.get('expires_at')}: another run is active"
+            )
+
+    def renew(self) -> None:
+        self.coll.update_one({"_id": self.name, "owner": self.owner}, {"$set": {"expires_at": now() + self.ttl}})
+
+    def release(self) -> None:
+        self.coll.delete_one({"_id": self.name, "owner": self.owner})
+
+
+@contextmanager
+def held(db: Database[Any], name: str = ARCHIVE_LOCK, ttl: timedelta = DEFAULT_TTL) -> Iterator[Lock]:
+    lock = Lock(db, name, ttl)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()

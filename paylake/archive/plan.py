@@ -1,0 +1,128 @@
+"""Choose what to archive: the oldest whole event-time hours, only data the KPI job has counted. Pure.
+
+Policy (documented in the README):
+* The unit is the event-time hour; a batch is a run of consecutive hours within one UTC date, so each
+  batch publishes with one rename into ``date=YYYY-MM-DD/batch=<id>/``.
+* An hour is eligible only when it is closed by the KPI watermark (hour end <= watermark) and none of its
+  documents is still uncounted (ingest_time > watermark). Planning stops at the first ineligible hour:
+  archived data is always the oldest, and nothing the KPI job has not counted ever leaves the hot store.
+* Hours are taken oldest first until the documents to free are covered (whole hours: a little more moves
+  than strictly needed, which is the point of the low-water mark).
+* The batch id is derived from the range, so a re-run of the same plan names the same batch; a range that
+  is archived again later (late events landing in an archived hour) gets a ``.2``, ``.3`` … suffix.
+The wall clock plays no part: the inputs are the store's own statistics, histogram and watermark.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class HourBucket:
+    """Hot documents whose event time falls in [start, start + 1h)."""
+
+    start: datetime
+    docs: int
+    uncounted: int  # of which ingest_time > watermark
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    start: datetime  # inclusive event time
+    end: datetime  # exclusive event time
+    expected_docs: int  # from the histogram; the job archives what the range holds at read time
+
+    @property
+    def date(self) -> str:
+        return self.start.strftime("%Y-%m-%d")
+
+
+def docs_to_free(data_bytes: float, docs: int, threshold_mb: float, low_water: float) -> int:
+    """How many average-sized documents must leave so the data size drops to ``low_water`` x threshold.
+
+    Zero when the store is not over the threshold: a run only starts above it, then frees down to below
+    the low-water mark so the next check does not fire straight away.
+    """
+    threshold = threshold_mb * 1024 * 1024
+    if docs <= 0 or data_bytes <= threshold:
+        return 0
+    per_doc = data_bytes / docs
+    return min(docs, math.ceil((data_bytes - low_water * threshold) / per_doc))
+
+
+def batch_id(start: datetime, end: datetime, taken: Collection[str] = ()) -> str:
+    base = f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}"
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}.{n}"
+    return candidate
+
+
+def eligible_hours(buckets: Iterable[HourBucket], watermark: datetime | None) -> list[HourBucket]:
+    """The oldest hours, in order, up to (excluding) the first one not yet fully counted and closed."""
+    if watermark is None:
+        return []
+    out = []
+    for bucket in sorted(buckets, key=lambda b: b.start):
+        if bucket.uncounted > 0 or bucket.start + HOUR > watermark:
+            break
+        if bucket.docs > 0:
+            out.append(bucket)
+    return out
+
+
+def plan_batches(
+    buckets: Iterable[HourBucket], watermark: datetime | None, need_docs: int, taken_ids: Collection[str] = ()
+) -> list[Batch]:
+    """Batches (oldest first, at most one UTC date each) holding at least ``need_docs`` documents, or all
+    eligible ones when there are fewer."""
+    batches: list[Batch] = []
+    run: list[HourBucket] = []
+    total = 0
+
+    def close() -> None:
+        if run:
+            start, end = run[0].start, run[-1].start + HOUR
+            taken = set(taken_ids) | {b.batch_id for b in batches}
+            batches.append(Batch(batch_id(start, end, taken), start, end, sum(b.docs for b in run)))
+            run.clear()
+
+    if need_docs <= 0:
+        return []
+    for bucket in eligible_hours(buckets, watermark):
+        if run and bucket.start.date() != run[0].start.date():
+            close()
+        run.append(bucket)
+        total += bucket.docs
+        if total >= need_docs:
+            break
+    close()
+    return batches
+
+
+def delete_ranges(times: list[datetime], start: datetime, end: datetime, size: int) -> list[tuple[datetime, datetime]]:
+    """Cut [start, end) into consecutive sub-ranges holding at most ~``size`` of the sorted event ``times``.
+
+    FerretDB/SQLite deletes all matches of one command in one SQL statement with a variable per document
+    (SQLite allows 32766), so a large batch is deleted a sub-range at a time. Cuts fall where the time
+    changes, so equal times never straddle two sub-ranges.
+    """
+    ordered = sorted(times)
+    bounds, low, i = [], start, size
+    while i < len(ordered):
+        while i < len(ordered) and ordered[i] == ordered[i - 1]:
+            i += 1
+        if i >= len(ordered):
+            break
+        bounds.append((low, ordered[i]))
+        low, i = ordered[i], i + size
+    bounds.append((low, end))
+    return bounds

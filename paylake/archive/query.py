@@ -1,0 +1,180 @@
+"""SQL over hot ∪ cold: ``transactions`` (every transaction exactly once) and ``archive`` (cold only).
+
+Two engines, same views and the same columns (the schema's fields plus ``date``; ``archive`` adds ``batch``):
+* ``duckdb`` (default, interactive): the Parquet files are a pyarrow dataset read in place — local files
+  or through WebHDFS — with hive partitions ``date``/``batch``, so ``WHERE date …`` prunes whole
+  directories; the hot side is read from MongoDB with pymongo into Arrow.
+* ``spark``: the same views in Spark SQL, for archives too big for one machine (runs on the cluster).
+Exactly once while a batch is in flight (published to cold, not yet deleted from MongoDB): the reads go
+manifest → hot → cold, and hot rows whose id is in a cold batch that was not ``complete`` when the manifest
+was read are dropped. A batch complete at that moment has no rows left in MongoDB; one published later
+is either not listed yet (its rows are still hot) or listed and deduplicated.
+``date_from``/``date_to`` (UTC dates, inclusive) prune both sides before any SQL runs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pymongo import MongoClient
+
+from paylake import names, schema
+from paylake.archive import manifest
+from paylake.archive.coldfs import arrow_filesystem
+from paylake.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from pyspark.sql import SparkSession
+
+COLUMNS = ", ".join(schema.FIELD_NAMES)
+
+
+def _event_bounds(date_from: date | None, date_to: date | None) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    if date_from:
+        bounds["$gte"] = datetime.combine(date_from, time(), UTC)
+    if date_to:
+        bounds["$lt"] = datetime.combine(date_to + timedelta(days=1), time(), UTC)
+    return {"event_time": bounds} if bounds else {}
+
+
+def read_hot(
+    settings: Settings, date_from: date | None = None, date_to: date | None = None
+) -> tuple[set[str], pa.Table]:
+    """The set of complete batch ids (read first), then the hot transactions as an Arrow table with ``date``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
+    try:
+        db = client[settings.mongo_db]
+        complete = {str(d["_id"]) for d in db[names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"_id": 1})}
+        rows = [schema.from_mongo(d) for d in db[names.TRANSACTIONS].find(_event_bounds(date_from, date_to))]
+    finally:
+        client.close()
+    table = pa.Table.from_pylist(rows, schema=schema.arrow_schema())
+    return complete, table.append_column("date", pc.cast(table["event_time"], pa.date32()))
+
+
+def cold_dataset(settings: Settings) -> ds.Dataset | None:
+    """Every published batch, as one dataset partitioned by ``date`` and ``batch`` (None before the first)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from pyarrow.fs import FileType
+
+    fs, root = arrow_filesystem(settings)
+    base = f"{root}/{manifest.DATA_DIR}"
+    if fs.get_file_info(base).type != FileType.Directory:
+        return None
+    parts = ds.partitioning(pa.schema([("date", pa.date32()), ("batch", pa.string())]), flavor="hive")
+    return ds.dataset(base, filesystem=fs, format="parquet", partitioning=parts, schema=_cold_schema())
+
+
+def _cold_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return schema.arrow_schema().append(pa.field("date", pa.date32())).append(pa.field("batch", pa.string()))
+
+
+def connect(
+    settings: Settings, date_from: date | None = None, date_to: date | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the views ``transactions`` (hot ∪ cold) and ``archive`` (cold)."""
+    import duckdb
+    import pyarrow.dataset as ds
+
+    complete, hot = read_hot(settings, date_from, date_to)
+    found = cold_dataset(settings)  # listed after the hot read: see the module docstring
+    cold = found or ds.dataset(_cold_schema().empty_table())
+    # Batches listed in cold but not complete in the manifest: their rows may still be hot too.
+    in_flight = sorted({_batch_of(path) for path in (found.files if found else [])} - complete)
+    bounds = [ds.field("date") >= date_from] if date_from else []
+    bounds += [ds.field("date") <= date_to] if date_to else []
+    for bound in bounds:
+        cold = cold.filter(bound)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("hot_arrow", hot)
+    con.register("cold_arrow", cold)
+    con.execute("CREATE TEMP VIEW archive AS SELECT * FROM cold_arrow")
+    dedupe = ""
+    if in_flight:  # only then is an anti-join needed, and only against those batches' partitions
+        listed = ", ".join("'" + b.replace("'", "''") + "'" for b in in_flight)
+        dedupe = f"""WHERE transaction_id NOT IN (SELECT transaction_id FROM archive WHERE batch IN ({listed}))"""
+    con.execute(
+        f"""CREATE TEMP VIEW transactions AS
+        SELECT {COLUMNS}, date FROM archive
+        UNION ALL
+        SELECT {COLUMNS}, date FROM hot_arrow {dedupe}"""
+    )
+    return con
+
+
+def _batch_of(path: str) -> str:
+    return next(part[len("batch=") :] for part in path.split("/") if part.startswith("batch="))
+
+
+def run_duckdb(
+    settings: Settings, sql: str, date_from: date | None = None, date_to: date | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    con = connect(settings, date_from, date_to)
+    try:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        return columns, cursor.fetchall()
+    finally:
+        con.close()
+
+
+def run_spark(
+    spark: SparkSession, settings: Settings, sql: str, date_from: date | None = None, date_to: date | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The same views in Spark SQL; the Parquet files are read by the cluster straight from HDFS."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from paylake.archive.spark_io import mongo_date
+    from paylake.spark import SINGLE_PARTITIONER, read_mongo
+
+    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
+    try:
+        complete = [
+            str(d["_id"])
+            for d in client[settings.mongo_db][names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"_id": 1})
+        ]
+    finally:
+        client.close()
+    bounds = _event_bounds(date_from, date_to).get("event_time")
+    pipeline = (
+        json.dumps([{"$match": {"event_time": {k: mongo_date(v) for k, v in bounds.items()}}}]) if bounds else None
+    )
+    hot = read_mongo(
+        spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline, partitioner=SINGLE_PARTITIONER
+    )
+    hot = hot.withColumnRenamed("_id", "transaction_id").withColumn("date", F.to_date("event_time")).cache()
+    hot.count()  # materialise the hot side before listing cold (see the module docstring)
+    from paylake.archive.coldfs import open_cold
+
+    cold_fs = open_cold(settings)
+    cold_schema = schema.spark_schema().add("date", T.DateType()).add("batch", T.StringType())
+    if cold_fs.exists(manifest.DATA_DIR):
+        cold = spark.read.schema(cold_schema).parquet(cold_fs.uri(manifest.DATA_DIR))
+    else:
+        cold = spark.createDataFrame([], cold_schema)
+    if date_from:
+        cold = cold.where(F.col("date") >= F.lit(date_from))
+    if date_to:
+        cold = cold.where(F.col("date") <= F.lit(date_to))
+    cold.createOrReplaceTempView("archive")
+    hot.createOrReplaceTempView("hot_rows")
+    in_flight = cold.where(~F.col("batch").isin(complete)) if complete else cold
+    fresh = hot.join(in_flight.select("transaction_id"), "transaction_id", "left_anti")
+    cols = [*schema.FIELD_NAMES, "date"]
+    cold.select(*cols).unionByName(fresh.select(*cols)).createOrReplaceTempView("transactions")
+    result = spark.sql(sql)
+    return result.columns, [tuple(r) for r in result.collect()]

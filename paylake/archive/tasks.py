@@ -1,0 +1,28 @@
+"""What the Airflow DAG mongo_to_hdfs_archiving calls: settings are read at run time, never at import."""
+
+from __future__ import annotations
+
+import logging
+
+from paylake.archive import size
+from paylake.jobs import run_spark_script
+from paylake.settings import load_settings
+
+log = logging.getLogger(__name__)
+SCRIPT = "archive_job.py"
+
+
+def over_threshold() -> bool:
+    """One size check (collStats runs ANALYZE on FerretDB: once per DAG run, never in a loop), recorded in
+    Redis for the dashboard. False makes the DAG skip the archive task, with the reason in the log."""
+    report = size.check(load_settings())
+    if not report.over:
+        log.info("skipping the archive run: %s", report.line())
+    return report.over
+
+
+def archive_task() -> str:
+    """spark-submit scripts/archive_job.py; return its one-line JSON summary (raises with its output)."""
+    output = run_spark_script(load_settings(), SCRIPT)
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    return lines[-1] if lines else output[-2000:]

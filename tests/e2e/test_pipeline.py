@@ -1,0 +1,110 @@
+"""The whole pipeline on the real local servers, the way `make demo` runs it.
+
+train a CTGAN model → generate (with malformed records) → DAG kpi_refresh → DAG mongo_to_hdfs_archiving with
+a threshold the hot store is over → generate more → kpi_refresh → `paylake query` over hot ∪ cold.
+Every total (SQL over hot ∪ cold, the Redis all-time KPIs, the dead letters) must match what was generated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from paylake import names
+from paylake.settings import REPO_ROOT, Settings, settings_env
+
+T0 = datetime(2026, 2, 2, tzinfo=UTC)
+SPEEDUP = 3600.0  # one wall second = one simulated hour: a few seconds of generation span several hours
+
+
+def _run_dag(dag_id: str) -> None:
+    """One run of ``dag_id``, for a data interval that ends after everything generated so far was ingested
+    (plus the KPI job's allowed lateness): the interval a scheduled run one or two minutes later would get."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py")).dags[dag_id]
+    run = dag.test(logical_date=datetime.now(UTC) + timedelta(minutes=2))
+    assert str(run.state) in {"success", "DagRunState.SUCCESS"}, f"{dag_id}: {run.state}"
+
+
+def _truth(db: Any, since: datetime) -> dict[str, float]:
+    """Transaction id → amount of every hot transaction with event_time >= since (read straight from MongoDB)."""
+    found = db[names.TRANSACTIONS].find({"event_time": {"$gte": since}}, {"amount": 1})
+    return {doc["_id"]: doc["amount"] for doc in found}
+
+
+def _query(settings: Settings, sql: str) -> list[dict[str, Any]]:
+    paylake = str(Path(sys.executable).parent / "paylake")
+    done = subprocess.run(
+        [paylake, "query", sql, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={**settings_env(settings), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
+
+
+def test_whole_pipeline(  # type: ignore[no-untyped-def]
+    airflow_ready, paylake_env: Settings, mongo_db, redis_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paylake.archive import manifest, size
+    from paylake.generator import model, stream
+    from paylake.generator.commands import REFERENCE_CSV
+    from paylake.kpi import snapshot
+
+    settings = paylake_env
+    # A small, fast model: this test is about the pipeline; test_generator_model checks the model's quality.
+    frame = model.training_frame(pd.read_csv(REFERENCE_CSV)).sample(3000, random_state=0)
+    model.save(model.train(frame, epochs=3, seed=1), settings.model_file)
+
+    first = stream.run(
+        settings, count=6000, rate=2000, start=T0, speedup=SPEEDUP, bad_rate=0.01, seed=1, progress=False
+    )
+    assert first.adds_up() and first.failed == 0 and first.dead_lettered > 0
+    truth = _truth(mongo_db, T0)
+    assert len(truth) == first.inserted
+    _run_dag("kpi_refresh")
+
+    # Over the threshold: the archive DAG must move the oldest hours and get under the low-water mark.
+    before = size.measure(mongo_db, settings)
+    monkeypatch.setenv("PAYLAKE_HOT_MAX_MB", f"{before.data_mb / 2:.4f}")
+    _run_dag("mongo_to_hdfs_archiving")
+    batches = [b for b in manifest.all_batches(mongo_db) if b["state"] == "complete"]
+    assert batches, "the archive DAG archived nothing"
+    archived_rows = sum(int(b["rows"]) for b in batches)
+    hot_left = mongo_db[names.TRANSACTIONS].count_documents({})
+    assert hot_left + archived_rows == first.inserted
+    after = size.measure(mongo_db, settings.with_overrides(hot_max_mb=before.data_mb / 2))
+    assert after.data_mb <= after.low_water_mb
+
+    second_start = T0 + timedelta(hours=12)
+    second = stream.run(settings, count=2000, rate=2000, start=second_start, speedup=SPEEDUP, seed=2, progress=False)
+    assert second.adds_up() and second.inserted == 2000
+    truth |= _truth(mongo_db, second_start)
+    _run_dag("kpi_refresh")
+
+    total = sum(truth.values())
+    [row] = _query(
+        settings, "SELECT count(*) AS n, count(DISTINCT transaction_id) AS ids, sum(amount) AS amount FROM transactions"
+    )
+    assert row["n"] == row["ids"] == len(truth) == first.inserted + second.inserted
+    assert math.isclose(row["amount"], total, rel_tol=1e-9)
+    [cold] = _query(settings, "SELECT count(*) AS n FROM archive")
+    assert cold["n"] == archived_rows
+
+    snap = snapshot.read(redis_client)
+    assert snap is not None
+    assert snap.headlines["all"].count == len(truth)
+    assert math.isclose(snap.headlines["all"].amount, total, rel_tol=1e-9)
+    assert mongo_db[names.DEAD_LETTER].count_documents({}) == first.dead_lettered + second.dead_lettered
