@@ -35,6 +35,7 @@ def _status(args: argparse.Namespace) -> int:
 
     from paylake import names
     from paylake.archive import manifest, size
+    from paylake.lock import ARCHIVE_LOCK
     from paylake.settings import load_settings
 
     settings = load_settings()
@@ -44,7 +45,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         db = client[settings.mongo_db]
         batches = manifest.all_batches(db)
-        lock = db[names.LOCKS].find_one({"_id": "archive"})
+        lock = db[names.LOCKS].find_one({"_id": ARCHIVE_LOCK})
     finally:
         client.close()
     done = [b for b in batches if b["state"] == "complete"]

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from paylake import names
-from paylake.archive import faults, manifest, size, spark_io
+from paylake import faults, names
+from paylake.archive import manifest, size, spark_io
 from paylake.archive.coldfs import ColdFS, open_cold
-from paylake.archive.lock import held
 from paylake.archive.plan import Batch, delete_ranges, docs_to_free, plan_batches
 from paylake.kpi.state import read_watermark
+from paylake.lock import held
 from paylake.settings import Settings
 
 if TYPE_CHECKING:

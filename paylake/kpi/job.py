@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from paylake import names, schema
-from paylake.archive.lock import LockBusy, held
-from paylake.kpi import alerts, buckets, faults, publisher, rules, state, transforms
+from paylake import faults, names, schema
+from paylake.kpi import alerts, buckets, publisher, rules, state, transforms
+from paylake.lock import KPI_LOCK, LockBusy, held
 from paylake.settings import Settings
 from paylake.spark import SINGLE_PARTITIONER, read_mongo
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-LOCK_NAME = "kpi_refresh"
 LOCK_TTL = timedelta(minutes=15)  # longer than the DAG task's execution_timeout
 
 
@@ -96,7 +95,7 @@ def run_refresh(
         db = client[settings.mongo_db]
         buckets.ensure_indexes(db)
         # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
-        with held(db, LOCK_NAME, LOCK_TTL):
+        with held(db, KPI_LOCK, LOCK_TTL):
             return _refresh(spark, settings, db, until, config, started)
     except LockBusy as exc:
         raise KpiBusyError(f"another KPI refresh is running ({exc})") from exc
@@ -171,7 +170,7 @@ def _refresh(
     faults.maybe_fail("read")
     new_alerts = alerts.store(db, [alerts.from_row(r, run.run_id) for r in alert_rows])
     faults.maybe_fail("alerts")
-    chunk = 1 if faults.active("merge_partial") else buckets.CHUNK
+    chunk = 1 if faults.armed("merge_partial") else buckets.CHUNK
     applied = buckets.merge(db, run.run_id, deltas, lambda: faults.maybe_fail("merge_partial"), chunk)
     faults.maybe_fail("merge")
     state.commit(db, run)

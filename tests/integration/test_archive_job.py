@@ -9,13 +9,13 @@ from datetime import timedelta
 import pytest
 from archive_support import T0, assert_exactly_once, cold_rows, hot_ids, load
 
-from paylake import names
-from paylake.archive import faults, manifest
+from paylake import faults, names
+from paylake.archive import manifest
 from paylake.archive.coldfs import arrow_filesystem, open_cold
 from paylake.archive.job import run_archive
-from paylake.archive.lock import ARCHIVE_LOCK, Lock, LockBusy
 from paylake.archive.manifest import now
 from paylake.kpi.state import write_watermark
+from paylake.lock import ARCHIVE_LOCK, Lock, LockBusy
 
 pytestmark = pytest.mark.integration
 HOUR = timedelta(hours=1)
@@ -73,7 +73,7 @@ def test_only_hours_the_kpi_job_counted_move(settings, mongo_db, spark) -> None:
     assert_exactly_once(small, mongo_db, [r["transaction_id"] for r in records])
 
 
-@pytest.mark.parametrize("step", faults.STEPS)
+@pytest.mark.parametrize("step", faults.ARCHIVE_STEPS)
 def test_crash_at_every_step_then_rerun_loses_nothing(step, settings, mongo_db, spark, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     small = settings.with_overrides(hot_max_mb=1.0)
     expected = [r["transaction_id"] for r in load(mongo_db)]

@@ -10,7 +10,8 @@ from datetime import date
 import pytest
 from archive_support import load
 
-from paylake.archive import faults, query
+from paylake import faults
+from paylake.archive import query
 from paylake.archive.job import run_archive
 from paylake.cli import main
 

@@ -48,7 +48,7 @@ def test_refresh_twice_with_late_events_equals_ground_truth(spark, settings, mon
 
 @pytest.mark.parametrize("step", ["merge_partial", "merge"])
 def test_crash_then_rerun_never_double_counts(spark, settings, mongo_db, redis_client, monkeypatch, step) -> None:  # type: ignore[no-untyped-def]
-    from paylake.kpi.faults import FAULT_ENV, InjectedFault
+    from paylake.faults import FAULT_ENV, InjectedFault
 
     seed_dimensions(mongo_db)
     # Spread over 3 minutes plus late events: several buckets, so a partial merge leaves some applied.
@@ -98,10 +98,10 @@ def test_redis_down_fails_clearly_and_next_run_republishes(spark, paylake_env, m
 
 
 def test_a_second_refresh_while_one_holds_the_lock_does_nothing(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
-    from paylake.archive.lock import held
-    from paylake.kpi.job import LOCK_NAME, KpiBusyError
+    from paylake.kpi.job import KpiBusyError
+    from paylake.lock import KPI_LOCK, held
 
     insert(mongo_db, make_records(10, T0, prefix="a"))
-    with held(mongo_db, LOCK_NAME), pytest.raises(KpiBusyError, match="another KPI refresh is running"):
+    with held(mongo_db, KPI_LOCK), pytest.raises(KpiBusyError, match="another KPI refresh is running"):
         run_refresh(spark, settings)
     assert state.read_watermark(mongo_db) is None and state.read_pending(mongo_db) is None

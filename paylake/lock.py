@@ -1,4 +1,4 @@
-"""A job lock in MongoDB (``locks``): two archive runs never overlap, whoever starts them.
+"""A job lock in MongoDB (``locks``): two runs of one job never overlap, whoever starts them.
 
 Airflow's ``max_active_runs=1`` covers the scheduler; the lock also covers the CLI and a second Airflow.
 A holder that died leaves its lock behind: it is taken over once ``expires_at`` has passed. The holder
@@ -11,7 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -19,11 +19,16 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from paylake import names
-from paylake.archive.manifest import now
 
 ARCHIVE_LOCK = "archive"
+KPI_LOCK = "kpi_refresh"
 # Longer than the DAG task's 60-minute execution timeout, so only a dead holder's lock ever expires.
 DEFAULT_TTL = timedelta(hours=2)
+
+
+def now() -> datetime:
+    """Bookkeeping time (lock expiry) only; never used to choose data."""
+    return datetime.now(UTC)
 
 
 class LockBusy(RuntimeError):
@@ -54,7 +59,7 @@ class Lock:
         if not taken or taken.get("owner") != self.owner:
             held = self.coll.find_one({"_id": self.name}) or {}
             raise LockBusy(
-                f"archive lock is held by {held.get('owner')} until {held.get('expires_at')}: another run is active"
+                f"{self.name} lock is held by {held.get('owner')} until {held.get('expires_at')}: another run is active"
             )
 
     def renew(self) -> None:

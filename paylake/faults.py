@@ -1,0 +1,32 @@
+"""Fault injection for crash tests: ``PAYLAKE_FAULT_AT=<step>`` makes a job fail at that step.
+
+Unset in production. Each step fires right after that step's effect, before the job records it: the
+worst moment to die.
+- KPI job (paylake.kpi.job): ``read`` (read, nothing written), ``alerts`` (alerts stored, buckets not
+  merged), ``merge_partial`` (first chunk of buckets merged), ``merge`` (all merged, watermark not
+  advanced), ``publish`` (watermark advanced, Redis not published).
+- Archive job (paylake.archive.job): ``write`` (Parquet in the temporary dir), ``verify`` (verified, JSON
+  manifest in the temporary dir), ``rename`` (published), ``manifest`` (JSON beside the data, MongoDB state
+  not advanced), ``delete`` (half of the batch deleted from MongoDB).
+"""
+
+from __future__ import annotations
+
+import os
+
+FAULT_ENV = "PAYLAKE_FAULT_AT"
+KPI_STEPS = ("read", "alerts", "merge_partial", "merge", "publish")
+ARCHIVE_STEPS = ("write", "verify", "rename", "manifest", "delete")
+
+
+class InjectedFault(RuntimeError):
+    """Raised on purpose by ``maybe_fail``; never in production (the variable is unset)."""
+
+
+def armed(step: str) -> bool:
+    return os.environ.get(FAULT_ENV, "") == step
+
+
+def maybe_fail(step: str) -> None:
+    if armed(step):
+        raise InjectedFault(f"{FAULT_ENV}={step}: injected failure")
