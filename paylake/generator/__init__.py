@@ -1,0 +1,1 @@
+"""The transaction generator: reference simulator, dimensions, CTGAN model, record building, ingest, stream."""

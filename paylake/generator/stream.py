@@ -1,0 +1,214 @@
+"""`paylake generate`: sample ahead in a producer thread, pace, stamp times, validate and insert in batches.
+
+A producer thread samples the model in large chunks and builds records (ids, dimension keys, location);
+the calling thread takes records from it, stamps event times from the clock (live, or simulated from
+``start`` running ``speedup`` times faster), injects malformed records at ``bad_rate``, and hands batches
+to the Ingestor. Pacing happens only when ``rate`` is set. Ctrl-C (SIGINT) asks for a clean stop: the batch
+in hand is flushed and the counts are printed; a second Ctrl-C forces the stop.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from paylake.generator import dimensions, ingest, model, records
+from paylake.generator.ingest import Counts, Ingestor
+from paylake.settings import Settings
+
+
+class GeneratorError(RuntimeError):
+    """The generator cannot run (no model, MongoDB unreachable for too long, ...)."""
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def where(settings: Settings) -> str:
+    url = urlparse(settings.mongo_uri)
+    return f"MongoDB at {url.hostname}:{url.port or 27017}"  # never the credentials
+
+
+def with_retry(call: Callable[[], Any], what: str, max_retry_s: float, echo: Callable[[str], None]) -> Any:
+    """Run ``call``, retrying connection failures with exponential backoff; GeneratorError when out of time."""
+    from pymongo.errors import ConnectionFailure
+
+    started, attempt = time.monotonic(), 0
+    while True:
+        try:
+            return call()
+        except ConnectionFailure as exc:
+            if time.monotonic() - started > max_retry_s:
+                raise GeneratorError(f"{what} unreachable for {max_retry_s:.0f}s ({type(exc).__name__}); "
+                                     "is the stack up? (`paylake stack up`)") from exc
+            delay = min(0.5 * 2 ** attempt, 5.0)
+            echo(f"paylake generate: {what} unreachable ({type(exc).__name__}); retry {attempt + 1} in {delay:.1f}s")
+            time.sleep(delay)
+            attempt += 1
+
+
+class _Producer(threading.Thread):
+    """Samples the model ahead and builds records; ``limit`` caps how many it ever builds."""
+
+    def __init__(self, synthesizer: Any, pools: records.Pools, chunk: int, limit: int | None, seed: int | None) -> None:
+        super().__init__(name="paylake-generator-producer", daemon=True)
+        self.synthesizer, self.pools, self.chunk, self.limit = synthesizer, pools, chunk, limit
+        self.rng = np.random.default_rng(seed)
+        self.prefix = uuid.uuid4().hex[:12]
+        self.out: queue.Queue[list[dict[str, Any]]] = queue.Queue(maxsize=3)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        made = 0
+        try:
+            while not self.stop.is_set() and (self.limit is None or made < self.limit):
+                rows = self.chunk if self.limit is None else min(self.chunk, self.limit - made)
+                frame = model.sample(self.synthesizer, rows, seed=int(self.rng.integers(2**31)))
+                batch = records.build_records(frame, self.pools, self.rng, self.prefix, made)
+                made += len(batch)
+                while not self.stop.is_set():
+                    try:
+                        self.out.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which reports it
+            self.error = exc
+
+
+@contextmanager
+def _sigint_stops(stop: threading.Event, echo: Callable[[str], None]) -> Iterator[None]:
+    """First Ctrl-C: clean stop after the batch in hand. Second: KeyboardInterrupt. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_sig: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        echo("\npaylake generate: stopping — flushing the records in hand (Ctrl-C again to force)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run(settings: Settings, *, count: int | None = None, duration: float | None = None, rate: float | None = None,
+        start: datetime | None = None, speedup: float = 1.0, bad_rate: float = 0.0, batch_size: int = 5000,
+        seed: int | None = None, progress: bool = True, synthesizer: Any = None,
+        stop: threading.Event | None = None, max_retry_s: float = 300.0,
+        echo: Callable[[str], None] = _stderr) -> Counts:
+    """Generate into MongoDB until ``count`` records, ``duration`` seconds, or ``stop``; return the counts."""
+    import pymongo
+
+    if rate is not None and rate <= 0:
+        raise GeneratorError(f"--rate must be positive, got {rate}")
+    if not 0 <= bad_rate < 1:
+        raise GeneratorError(f"--bad-rate must be in [0, 1), got {bad_rate}")
+    stop = stop or threading.Event()
+    if synthesizer is None:
+        try:
+            synthesizer = model.load(settings.model_file)
+        except FileNotFoundError as exc:
+            raise GeneratorError(str(exc)) from exc
+    model.speed_up_sampling(synthesizer)
+    model.one_sampling_thread()
+    client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, tz_aware=True,
+                                                      serverSelectionTimeoutMS=3000, connectTimeoutMS=3000)
+    db, label = client[settings.mongo_db], where(settings)
+    try:
+        with_retry(lambda: dimensions.ensure_dimensions(db), label, max_retry_s, echo)
+        with_retry(lambda: ingest.ensure_indexes(db), label, max_retry_s, echo)
+        pools = records.Pools(with_retry(lambda: dimensions.load_dimensions(db), label, max_retry_s, echo))
+        producer = _Producer(synthesizer, pools, max(batch_size, 10_000), count, seed)
+        spill = settings.state_dir / "generator" / f"failed-{producer.prefix}.jsonl"
+        ingestor = Ingestor(db, max_retry_s=max_retry_s, echo=echo, spill_path=spill, where=label)
+        producer.start()
+        try:
+            with _sigint_stops(stop, echo):
+                _loop(producer, ingestor, stop, count=count, duration=duration, rate=rate, start=start,
+                      speedup=speedup, bad_rate=bad_rate, batch_size=batch_size, progress=progress, echo=echo)
+        finally:
+            producer.stop.set()
+            producer.join(timeout=10)
+        if producer.error is not None:
+            raise GeneratorError(f"sampling failed: {producer.error!r}") from producer.error
+        return ingestor.counts
+    finally:
+        client.close()
+
+
+def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, *, count: int | None,
+          duration: float | None, rate: float | None, start: datetime | None, speedup: float, bad_rate: float,
+          batch_size: int, progress: bool, echo: Callable[[str], None]) -> None:
+    counts, rng = ingestor.counts, np.random.default_rng()
+    wall0 = time.monotonic()
+    live0 = datetime.now(UTC)
+    # Paced runs emit small batches (about 0.5 s of traffic) so the stream looks continuous.
+    step = batch_size if rate is None else max(1, min(batch_size, int(rate * 0.5)))
+    buffer: list[dict[str, Any]] = []
+    last_wall, last_print = wall0, 0.0
+    tty = sys.stderr.isatty()
+
+    def clock(wall: float) -> datetime:
+        base = start if start is not None else live0
+        scale = speedup if start is not None else 1.0
+        return base + timedelta(seconds=(wall - wall0) * scale)
+
+    while not stop.is_set():
+        elapsed = time.monotonic() - wall0
+        if (count is not None and counts.generated >= count) or (duration is not None and elapsed >= duration):
+            break
+        while len(buffer) < step and producer.is_alive():
+            try:
+                buffer.extend(producer.out.get(timeout=0.2))
+            except queue.Empty:
+                if stop.is_set():
+                    break
+        if not buffer and not producer.is_alive():
+            while not producer.out.empty():
+                buffer.extend(producer.out.get_nowait())
+            if not buffer:
+                break
+        n = min(step, len(buffer), count - counts.generated if count is not None else len(buffer))
+        batch, buffer = buffer[:n], buffer[n:]
+        if rate is not None:  # pacing: the batch's last record is due at wall0 + (generated + n) / rate
+            due = wall0 + (counts.generated + n) / rate
+            while (wait := due - time.monotonic()) > 0 and not stop.is_set():
+                time.sleep(min(wait, 0.2))
+            if duration is not None and time.monotonic() - wall0 > duration + 0.5:
+                break
+        now = time.monotonic()
+        t_from, span = clock(last_wall), (now - last_wall) / max(n, 1)
+        for i, record in enumerate(batch):
+            record["event_time"] = clock(last_wall + span * (i + 1)) if span else t_from
+        last_wall = now
+        records.inject_bad(batch, bad_rate, rng)
+        ingestor.ingest(batch)
+        if progress and (now - last_print >= (1.0 if tty else 10.0)):
+            last_print = now
+            tx_s = counts.generated / max(now - wall0, 1e-9)
+            line = f"{counts.line()}  {tx_s:,.0f} tx/s"
+            if tty:
+                sys.stderr.write("\r" + line)
+                sys.stderr.flush()
+            else:
+                echo(line)
+    if progress and tty:
+        sys.stderr.write("\n")

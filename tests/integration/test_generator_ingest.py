@@ -1,0 +1,124 @@
+"""Generator → real MongoDB-compatible server: counts add up under bad records and a server restart;
+re-inserting the same ids adds nothing; dimensions are idempotent and facts reference them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import make_records
+
+from paylake import names
+from paylake.generator import dimensions, model, reference, stream
+from paylake.generator.ingest import Counts, Ingestor
+from paylake.settings import Settings
+from paylake.stack import manager
+
+
+class ReplaySynthesizer:
+    """Stands in for the CTGAN model in plumbing tests (the model has its own test): resamples the
+    reference table's model columns, so records are realistic and building/ingest run for real."""
+
+    def __init__(self) -> None:
+        self.frame = model.training_frame(reference.simulate(5000, seed=21))
+        self.rng = np.random.default_rng(0)
+
+    def sample(self, rows: int) -> dict[str, pd.DataFrame]:
+        picked = self.rng.integers(len(self.frame), size=rows)
+        return {model.TABLE: self.frame.iloc[picked].reset_index(drop=True)}
+
+
+def _check_accounting(counts: Counts, db: Any) -> None:
+    assert counts.adds_up(), counts
+    assert db[names.TRANSACTIONS].count_documents({}) == counts.inserted
+    assert db[names.DEAD_LETTER].count_documents({}) == counts.dead_lettered
+
+
+def test_bad_records_go_to_dead_letter_and_counts_add_up(settings: Settings, mongo_db: Any) -> None:
+    counts = stream.run(settings, count=6000, bad_rate=0.05, batch_size=1000, seed=1,
+                        synthesizer=ReplaySynthesizer(), progress=False)
+    assert counts.generated == 6000 and counts.failed == 0 and counts.duplicate == 0
+    assert 150 < counts.dead_lettered < 450  # ~5% of 6000
+    _check_accounting(counts, mongo_db)
+    letter = mongo_db[names.DEAD_LETTER].find_one({})
+    assert letter["source"] == "generator" and letter["reasons"] and isinstance(letter["received_at"], datetime)
+    assert isinstance(letter["record"], dict)
+    indexes = {tuple(i["key"].keys()) for i in mongo_db[names.TRANSACTIONS].list_indexes()}
+    assert {("event_time",), ("ingest_time",)} <= indexes
+    # every fact references the dimensions
+    merchants = {m["_id"] for m in mongo_db[names.MERCHANTS].find({}, {"_id": 1})}
+    customers = {c["_id"] for c in mongo_db[names.CUSTOMERS].find({}, {"_id": 1})}
+    facts = list(mongo_db[names.TRANSACTIONS].find({}, {"merchant_id": 1, "customer_id": 1, "ingest_time": 1}))
+    assert {f["merchant_id"] for f in facts} <= merchants and {f["customer_id"] for f in facts} <= customers
+    assert all(f["ingest_time"].tzinfo is not None for f in facts)
+
+
+def test_server_restart_mid_run_loses_nothing(stack_settings: Settings, settings: Settings, mongo_db: Any) -> None:
+    mongo = next(s for s in manager.services(stack_settings) if s.name == "mongo")
+    restarted = threading.Event()
+
+    def restart() -> None:
+        deadline = time.monotonic() + 60
+        while mongo_db[names.TRANSACTIONS].estimated_document_count() < 3000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        mongo.stop()
+        time.sleep(4.0)  # longer than the client's 3 s server selection: the generator must back off and retry
+        mongo.start()
+        restarted.set()
+
+    helper = threading.Thread(target=restart, daemon=True)
+    helper.start()
+    messages: list[str] = []
+    try:
+        counts = stream.run(settings, count=20_000, rate=4000, bad_rate=0.02, batch_size=1000, seed=2,
+                            synthesizer=ReplaySynthesizer(), progress=False, echo=messages.append)
+    finally:
+        helper.join(timeout=90)
+        if not mongo.is_healthy():  # leave the shared server healthy for the other tests
+            mongo.start()
+    assert restarted.is_set(), "the server was not restarted during the run"
+    assert any("unreachable" in m for m in messages), messages  # the run did see the outage
+    assert counts.generated == 20_000 and counts.failed == 0 and counts.duplicate == 0
+    _check_accounting(counts, mongo_db)
+
+
+def test_reinserting_the_same_ids_counts_duplicates(mongo_db: Any) -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    ingestor = Ingestor(mongo_db)
+    ingestor.ingest(make_records(500, start, prefix="dup"))
+    assert ingestor.counts.inserted == 500
+    ingestor.ingest(make_records(500, start, prefix="dup") + make_records(10, start, prefix="new"))
+    assert ingestor.counts.duplicate == 500 and ingestor.counts.inserted == 510
+    assert ingestor.counts.adds_up()
+    assert mongo_db[names.TRANSACTIONS].count_documents({}) == 510
+
+
+def test_dimensions_are_idempotent(mongo_db: Any) -> None:
+    first = dimensions.seed_dimensions(mongo_db)
+    second = dimensions.seed_dimensions(mongo_db)
+    assert first == second == {names.CATEGORIES: len(dimensions.CATEGORIES),
+                               names.MERCHANTS: dimensions.N_MERCHANTS, names.CUSTOMERS: dimensions.N_CUSTOMERS}
+    merchant = mongo_db[names.MERCHANTS].find_one({"_id": "M00000"})
+    assert set(merchant) == {"_id", "name", "category", "city", "country", "latitude", "longitude", "commission_rate"}
+    assert merchant["category"] in {c.key for c in dimensions.CATEGORIES}
+    category = mongo_db[names.CATEGORIES].find_one({"_id": "grocery"})
+    assert set(category) == {"_id", "name", "description", "commission_rate", "median_amount"}
+    customer = mongo_db[names.CUSTOMERS].find_one({})
+    assert set(customer) == {"_id", "home_city", "home_country", "home_latitude", "home_longitude",
+                             "typical_amount", "segment"}
+
+
+@pytest.mark.parametrize("speedup", [3600.0])
+def test_simulated_clock_for_backfill(settings: Settings, mongo_db: Any, speedup: float) -> None:
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    counts = stream.run(settings, count=2000, rate=1000, start=start, speedup=speedup, seed=3,
+                        synthesizer=ReplaySynthesizer(), progress=False)
+    assert counts.inserted == 2000
+    times = [d["event_time"] for d in mongo_db[names.TRANSACTIONS].find({}, {"event_time": 1})]
+    span_h = (max(times) - min(times)).total_seconds() / 3600
+    assert min(times) >= start and 1.0 < span_h < 3.0  # ~2 s of wall time at 3600× ≈ 2 simulated hours

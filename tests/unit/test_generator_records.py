@@ -1,0 +1,100 @@
+"""Record building, bad-record injection and validation routing (pure: no servers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from paylake import schema
+from paylake.generator import dimensions, ingest, model, records, reference
+
+
+@pytest.fixture(scope="module")
+def samples() -> pd.DataFrame:
+    return model.training_frame(reference.simulate(3000, seed=11))
+
+
+def _stamp(batch: list[dict]) -> None:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    for r in batch:
+        r["event_time"] = r["ingest_time"] = now
+
+
+def test_built_records_are_valid_and_match_the_dimensions(samples: pd.DataFrame) -> None:
+    dims = dimensions.build_dimensions()
+    pools = records.Pools(dims)
+    batch = records.build_records(samples, pools, np.random.default_rng(0), "run1", 0)
+    _stamp(batch)
+    assert len(batch) == len(samples)
+    assert all(schema.validate(r) == [] for r in batch)
+    category = {m["_id"]: m["category"] for m in dims.merchants}
+    assert [category[r["merchant_id"]] for r in batch] == samples["category"].tolist()
+    assert {r["customer_id"] for r in batch} <= {c["_id"] for c in dims.customers}
+    assert len({r["transaction_id"] for r in batch}) == len(batch)
+    assert [r["amount"] for r in batch] == pytest.approx(samples["amount"].round(2).tolist())
+
+
+def test_missing_model_columns_are_filled(samples: pd.DataFrame) -> None:
+    pools = records.Pools(dimensions.build_dimensions())
+    batch = records.build_records(samples[["amount", "is_fraud"]], pools, np.random.default_rng(1), "r", 0)
+    _stamp(batch)
+    assert all(schema.validate(r) == [] for r in batch)
+
+
+def test_injected_bad_records_are_exactly_the_invalid_ones(samples: pd.DataFrame) -> None:
+    pools = records.Pools(dimensions.build_dimensions())
+    batch = records.build_records(samples, pools, np.random.default_rng(2), "r", 0)
+    _stamp(batch)
+    bad = records.inject_bad(batch, 0.2, np.random.default_rng(3))
+    valid, invalid = ingest.route(batch)
+    assert 0.15 * len(batch) < bad < 0.25 * len(batch)
+    assert len(invalid) == bad and len(valid) == len(batch) - bad
+    assert all(reasons for _, reasons in invalid)
+    assert all(doc["_id"] and "transaction_id" not in doc for doc in valid)
+
+
+def test_counts_add_up() -> None:
+    counts = ingest.Counts(generated=10, inserted=6, duplicate=2, dead_lettered=1, failed=1)
+    assert counts.adds_up()
+    counts.generated += 1
+    assert not counts.adds_up()
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [({"nope": "amount"}, "not in the CSV"), ({"amt": "price"}, "not paylake columns"), ({}, "no ['amount'")],
+)
+def test_training_table_errors_name_the_problem(mapping: dict[str, str], message: str) -> None:
+    table = pd.DataFrame({"amt": [1.0, 2.0], "is_fraud": [0, 1]})
+    with pytest.raises(model.TrainingDataError, match=message.replace("[", r"\[")):
+        model.training_frame(table, mapping)
+
+
+def test_user_table_with_mapping() -> None:
+    table = pd.DataFrame({"amt": [1.0, 2.5], "fraud": ["1", "0"], "ts": ["2026-01-01T03:00:00Z"] * 2,
+                          "pm": ["credit_card", "bnpl"]})
+    frame = model.training_frame(table, {"amt": "amount", "fraud": "is_fraud", "ts": "event_time",
+                                         "pm": "payment_method"})
+    assert list(frame.columns) == ["amount", "hour", "day_of_week", "payment_method", "is_fraud"]
+    assert frame["is_fraud"].tolist() == [True, False] and frame["hour"].tolist() == [3, 3]
+    with pytest.raises(model.TrainingDataError, match="outside the schema"):
+        model.training_frame(table.assign(pm=["visa", "bnpl"]), {"amt": "amount", "fraud": "is_fraud",
+                                                                 "pm": "payment_method"})
+
+
+def test_dead_letter_doc_is_storable() -> None:
+    doc = ingest.dead_letter_doc({"amount": float("nan"), "x": {1, 2}, "n": None}, ["bad"], datetime.now(UTC))
+    assert doc["record"] == {"amount": "nan", "x": "{1, 2}", "n": None}
+    assert doc["source"] == "generator" and doc["reasons"] == ["bad"]
+
+
+def test_amount_bins_round_trip() -> None:
+    amount = pd.Series(np.random.default_rng(0).lognormal(3, 1, 2000))
+    edges = model.amount_edges(amount)
+    bins, frac = model.encode_amount(amount, edges)
+    assert bins.nunique() == model.AMOUNT_BINS and bins.value_counts().max() <= 2 * bins.value_counts().min()
+    assert ((frac >= 0) & (frac <= 1)).all()
+    assert model.decode_amount(bins, frac, edges) == pytest.approx(amount.to_numpy())
