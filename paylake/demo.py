@@ -19,15 +19,18 @@ from paylake.settings import REPO_ROOT, Settings, settings_env
 from paylake.stack import manager
 from paylake.stack.process import Service, StackError
 
-DEMO_HOT_MAX_MB = 8.0  # small, so archiving fires within a few minutes at the demo rate
+DEMO_HOT_MAX_MB = 40.0  # small, so archiving fires within a few minutes at the demo rate
+DEMO_ARCHIVE_SLICE_MIN = 5  # archive 5-minute slices: a closed slice exists minutes after the start
 DEMO_RATE = 100  # transactions per second
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The demo's threshold is small unless PAYLAKE_HOT_MAX_MB was set explicitly."""
-    if "PAYLAKE_HOT_MAX_MB" in os.environ:
-        return settings
-    return settings.with_overrides(hot_max_mb=DEMO_HOT_MAX_MB)
+    """A small threshold and 5-minute archive slices, unless set explicitly in the environment."""
+    if "PAYLAKE_HOT_MAX_MB" not in os.environ:
+        settings = settings.with_overrides(hot_max_mb=DEMO_HOT_MAX_MB)
+    if "PAYLAKE_ARCHIVE_SLICE_MIN" not in os.environ:
+        settings = settings.with_overrides(archive_slice_min=DEMO_ARCHIVE_SLICE_MIN)
+    return settings
 
 
 def _paylake(*args: str) -> list[str]:

@@ -36,6 +36,8 @@ class Settings:
     jars_dir: Path = REPO_ROOT / "jars" / "lib"
     hot_max_mb: float = 300.0
     hot_low_water: float = 0.8
+    # The archive moves whole event-time slices of this many minutes (must divide a day); the demo uses 5.
+    archive_slice_min: int = 60
     kpi_lateness_s: float = 5.0
     model_path: Path | None = None
     airflow_port: int = 8080
@@ -116,6 +118,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"PAYLAKE_COLD_URI must be hdfs://… or file://…, got {settings.cold_uri!r}")
     if not 0 < settings.hot_low_water < 1:
         raise SettingsError(f"PAYLAKE_HOT_LOW_WATER must be between 0 and 1, got {settings.hot_low_water}")
+    if settings.archive_slice_min <= 0 or 1440 % settings.archive_slice_min:
+        raise SettingsError(f"PAYLAKE_ARCHIVE_SLICE_MIN must divide 1440, got {settings.archive_slice_min}")
     if settings.hot_max_mb <= 0:
         raise SettingsError(f"PAYLAKE_HOT_MAX_MB must be positive, got {settings.hot_max_mb}")
 

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
@@ -213,7 +213,8 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
                 result.skipped = "the KPI job has not counted anything yet (no watermark): nothing may move"
             else:
                 buckets = spark_io.histogram(spark, settings, watermark)
-                batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db))
+                slice_len = timedelta(minutes=settings.archive_slice_min)
+                batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db), slice_len)
                 if not batches:
                     result.skipped = f"over the threshold but no hour is fully counted below the watermark {watermark}"
                 for batch in batches:

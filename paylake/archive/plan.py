@@ -1,7 +1,8 @@
 """Choose what to archive: the oldest whole event-time hours, only data the KPI job has counted. Pure.
 
 Policy (documented in the README):
-* The unit is the event-time hour; a batch is a run of consecutive hours within one UTC date, so each
+* The unit is the event-time hour (``PAYLAKE_ARCHIVE_SLICE_MIN``, default 60 minutes; the demo uses 5 so
+  archiving fires within minutes); a batch is a run of consecutive hours within one UTC date, so each
   batch publishes with one rename into ``date=YYYY-MM-DD/batch=<id>/``.
 * An hour is eligible only when it is closed by the KPI watermark (hour end <= watermark) and none of its
   documents is still uncounted (ingest_time > watermark). Planning stops at the first ineligible hour:
@@ -25,7 +26,7 @@ HOUR = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class HourBucket:
-    """Hot documents whose event time falls in [start, start + 1h)."""
+    """Hot documents whose event time falls in [start, start + slice), the slice being an hour by default."""
 
     start: datetime
     docs: int
@@ -58,7 +59,8 @@ def docs_to_free(data_bytes: float, docs: int, threshold_mb: float, low_water: f
 
 
 def batch_id(start: datetime, end: datetime, taken: Collection[str] = ()) -> str:
-    base = f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}"
+    whole_hours = start.minute == end.minute == 0
+    base = f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}" if whole_hours else f"{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
     candidate, n = base, 1
     while candidate in taken:
         n += 1
@@ -66,13 +68,15 @@ def batch_id(start: datetime, end: datetime, taken: Collection[str] = ()) -> str
     return candidate
 
 
-def eligible_hours(buckets: Iterable[HourBucket], watermark: datetime | None) -> list[HourBucket]:
+def eligible_hours(
+    buckets: Iterable[HourBucket], watermark: datetime | None, slice_len: timedelta = HOUR
+) -> list[HourBucket]:
     """The oldest hours, in order, up to (excluding) the first one not yet fully counted and closed."""
     if watermark is None:
         return []
     out = []
     for bucket in sorted(buckets, key=lambda b: b.start):
-        if bucket.uncounted > 0 or bucket.start + HOUR > watermark:
+        if bucket.uncounted > 0 or bucket.start + slice_len > watermark:
             break
         if bucket.docs > 0:
             out.append(bucket)
@@ -80,7 +84,11 @@ def eligible_hours(buckets: Iterable[HourBucket], watermark: datetime | None) ->
 
 
 def plan_batches(
-    buckets: Iterable[HourBucket], watermark: datetime | None, need_docs: int, taken_ids: Collection[str] = ()
+    buckets: Iterable[HourBucket],
+    watermark: datetime | None,
+    need_docs: int,
+    taken_ids: Collection[str] = (),
+    slice_len: timedelta = HOUR,
 ) -> list[Batch]:
     """Batches (oldest first, at most one UTC date each) holding at least ``need_docs`` documents, or all
     eligible ones when there are fewer."""
@@ -90,14 +98,14 @@ def plan_batches(
 
     def close() -> None:
         if run:
-            start, end = run[0].start, run[-1].start + HOUR
+            start, end = run[0].start, run[-1].start + slice_len
             taken = set(taken_ids) | {b.batch_id for b in batches}
             batches.append(Batch(batch_id(start, end, taken), start, end, sum(b.docs for b in run)))
             run.clear()
 
     if need_docs <= 0:
         return []
-    for bucket in eligible_hours(buckets, watermark):
+    for bucket in eligible_hours(buckets, watermark, slice_len):
         if run and bucket.start.date() != run[0].start.date():
             close()
         run.append(bucket)

@@ -24,7 +24,7 @@ def mongo_date(moment: datetime) -> dict[str, Any]:
 
 
 def histogram(spark: SparkSession, settings: Settings, watermark: datetime) -> list[HourBucket]:
-    """Hot documents per event-time hour, and how many of them the KPI job has not counted yet."""
+    """Hot documents per event-time slice (settings.archive_slice_min), and how many are not counted yet."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -37,11 +37,12 @@ def histogram(spark: SparkSession, settings: Settings, watermark: datetime) -> l
     pipeline = json.dumps([{"$project": {"event_time": 1, "ingest_time": 1}}])
     # One cursor: on FerretDB the paginating partitioner costs ~15 s of planning queries per read.
     hot = read_mongo(spark, settings, names.TRANSACTIONS, times, pipeline, partitioner=SINGLE_PARTITIONER)
-    hour = F.unix_timestamp(F.date_trunc("hour", F.col("event_time")))
+    slice_s = settings.archive_slice_min * 60
+    hour = F.floor(F.unix_timestamp(F.col("event_time")) / slice_s) * slice_s
     uncounted = (F.col("ingest_time").cast("double") > F.lit(watermark.timestamp())).cast("long")
     rows = hot.groupBy(hour.alias("hour")).agg(F.count(F.lit(1)).alias("docs"), F.sum(uncounted).alias("uncounted"))
     return [
-        HourBucket(datetime.fromtimestamp(r["hour"], UTC), int(r["docs"]), int(r["uncounted"] or 0))
+        HourBucket(datetime.fromtimestamp(int(r["hour"]), UTC), int(r["docs"]), int(r["uncounted"] or 0))
         for r in rows.collect()
         if r["hour"] is not None
     ]

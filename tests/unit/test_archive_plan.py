@@ -91,3 +91,13 @@ def test_delete_ranges_cover_the_range_in_bounded_pieces() -> None:
     assert sum(counts) == 10 and max(counts) <= 4  # a cut never splits equal times
     assert delete_ranges([], T0, T0 + HOUR, size=3) == [(T0, T0 + HOUR)]
     assert delete_ranges(times, T0, T0 + HOUR, size=100) == [(T0, T0 + HOUR)]
+
+
+def test_five_minute_slices_for_the_demo() -> None:
+    five = timedelta(minutes=5)
+    slices = [HourBucket(T0 + i * five, 10, 0) for i in range(4)]
+    watermark = T0 + 3 * five + timedelta(minutes=2)  # the fourth slice is still open
+    assert [b.start for b in eligible_hours(slices, watermark, five)] == [T0, T0 + five, T0 + 2 * five]
+    [batch] = plan_batches(slices, watermark, need_docs=15, slice_len=five)
+    assert (batch.start, batch.end, batch.expected_docs) == (T0, T0 + 2 * five, 20)
+    assert batch.batch_id == "20260101T2000-20260101T2010"

@@ -49,3 +49,9 @@ def test_bad_values_name_the_variable(name: str, value: str, message: str) -> No
 def test_settings_env_round_trips() -> None:
     original = Settings().with_overrides(hot_max_mb=7.0, hdfs_datanode_ports=(5, 6, 7), redis_url="redis://h:1/2")
     assert load_settings(settings_env(original)) == original
+
+
+def test_archive_slice_must_divide_a_day() -> None:
+    assert load_settings({"PAYLAKE_ARCHIVE_SLICE_MIN": "5"}).archive_slice_min == 5
+    with pytest.raises(SettingsError, match="PAYLAKE_ARCHIVE_SLICE_MIN"):
+        load_settings({"PAYLAKE_ARCHIVE_SLICE_MIN": "7"})
