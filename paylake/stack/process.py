@@ -72,8 +72,9 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is still in process group ``pgid``."""
+def _process_table() -> list[tuple[int, str, int, int]]:
+    """(pid, state, parent pid, process group) of every process, from /proc."""
+    table = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -82,9 +83,30 @@ def group_alive(pgid: int) -> bool:
                 fields = stat.read().rsplit(")", 1)[-1].split()
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+        table.append((int(entry), fields[0], int(fields[1]), int(fields[2])))
+    return table
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is still in process group ``pgid``."""
+    return any(state != "Z" and group == pgid for _pid, state, _ppid, group in _process_table())
+
+
+def family(pid: int) -> set[int]:
+    """Live processes in ``pid``'s process group or descended from it. Airflow starts each task in a session
+    of its own, so the process group alone would miss a running task and its spark-submit JVM."""
+    table = _process_table()
+    members = {p for p, state, _ppid, group in table if group == pid and state != "Z"}
+    children: dict[int, list[int]] = {}
+    for p, _state, ppid, _group in table:
+        children.setdefault(ppid, []).append(p)
+    todo = [pid, *members]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in members:
+                members.add(child)
+                todo.append(child)
+    return members
 
 
 @dataclass
@@ -150,20 +172,24 @@ class Service:
         return True
 
     def stop(self, timeout_s: float = 30.0) -> bool:
-        """Stop the whole process group (SIGTERM, then SIGKILL); return True when something was running."""
+        """Stop the process, its group and every descendant (SIGTERM, then SIGKILL); True when it was running."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
+        # Remember the whole family first: once the leader exits, its orphans are no longer findable by parent.
+        members = family(pid) | {pid}
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, sig)
+            members |= family(pid)
+            for member in members:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(member, sig)
             deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline and group_alive(pid):
+            while time.monotonic() < deadline and any(pid_alive(m) for m in members):
                 with contextlib.suppress(ChildProcessError):  # reap it when it is our child (tests)
                     os.waitpid(pid, os.WNOHANG)
                 time.sleep(0.1)
-            if not group_alive(pid):
+            if not any(pid_alive(m) for m in members):
                 break
         self.pid_file.unlink(missing_ok=True)
         return True
