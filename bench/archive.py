@@ -25,9 +25,8 @@ from paylake import names, schema
 from paylake.archive import query, size
 from paylake.archive.job import run_archive
 from paylake.kpi.state import write_watermark
-from paylake.settings import Settings, load_settings
+from paylake.settings import Settings
 from paylake.stack import manager
-from paylake.stack.process import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -61,20 +60,7 @@ def records(n: int, hours: int, rng: random.Random) -> list[dict[str, Any]]:
 
 
 def private_stack(state: Path) -> Settings:
-    ports: set[int] = set()
-    while len(ports) < 7:
-        ports.add(free_port())
-    mongo, redis_port, namenode, webhdfs, dn1, dn2, dn3 = sorted(ports)
-    return load_settings({}).with_overrides(
-        state_dir=state,
-        mongo_uri=f"mongodb://127.0.0.1:{mongo}",
-        mongo_db="bench",
-        redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        cold_uri=f"hdfs://127.0.0.1:{namenode}/paylake",
-        webhdfs_url=f"http://127.0.0.1:{webhdfs}",
-        hdfs_datanode_ports=(dn1, dn2, dn3),
-        spark_master="local[2]",
-    )
+    return manager.private_settings(state, mongo_db="bench")
 
 
 def timed(func: Any) -> tuple[Any, float]:

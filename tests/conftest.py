@@ -13,16 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from paylake.settings import REPO_ROOT, Settings, load_settings
+from paylake.settings import REPO_ROOT, Settings
 from paylake.stack import manager
-from paylake.stack.process import free_port
-
-
-def _free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return sorted(ports)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,20 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings pointing at a private stack, started for this test session and stopped after it."""
-    state = tmp_path_factory.mktemp("stack")
-    mongo, redis_port, namenode, webhdfs, dn1, dn2, dn3 = _free_ports(7)
-    base = load_settings({})
-    settings = base.with_overrides(
-        state_dir=state,
-        mongo_uri=f"mongodb://127.0.0.1:{mongo}",
-        mongo_db="paylake_test",
-        redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        cold_uri=f"hdfs://127.0.0.1:{namenode}/paylake",
-        webhdfs_url=f"http://127.0.0.1:{webhdfs}",
-        hdfs_datanode_ports=(dn1, dn2, dn3),
-        spark_master="local[2]",
-        model_path=state / "models" / "ctgan.pkl",
-    )
+    settings = manager.private_settings(tmp_path_factory.mktemp("stack"), mongo_db="paylake_test")
     manager.up(settings, echo=lambda _line: None)
     try:
         yield settings

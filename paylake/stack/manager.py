@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from paylake.settings import Settings
-from paylake.stack.process import Service
+from paylake.settings import Settings, load_settings
+from paylake.stack.process import Service, free_port
 from paylake.stack.servers import format_namenode, hdfs_services, mongo_service, redis_service
 
 
@@ -51,3 +52,23 @@ def down(settings: Settings, echo: Callable[[str], None] = print) -> None:
 
 def status(settings: Settings) -> list[ServiceStatus]:
     return [ServiceStatus(s.name, s.pid(), s.is_healthy(), s.address) for s in services(settings)]
+
+
+def private_settings(state_dir: Path, mongo_db: str = "paylake") -> Settings:
+    """Settings for a private stack on free ports with its state in ``state_dir`` (tests and benchmarks:
+    never the developer's running stack)."""
+    ports: set[int] = set()
+    while len(ports) < 7:
+        ports.add(free_port())
+    mongo, redis_port, namenode, webhdfs, dn1, dn2, dn3 = sorted(ports)
+    return load_settings({}).with_overrides(
+        state_dir=state_dir,
+        mongo_uri=f"mongodb://127.0.0.1:{mongo}",
+        mongo_db=mongo_db,
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        cold_uri=f"hdfs://127.0.0.1:{namenode}/paylake",
+        webhdfs_url=f"http://127.0.0.1:{webhdfs}",
+        hdfs_datanode_ports=(dn1, dn2, dn3),
+        spark_master="local[2]",
+        model_path=state_dir / "models" / "ctgan.pkl",
+    )
