@@ -12,6 +12,7 @@ from pymongo import ReplaceOne
 from pymongo.database import Database
 
 from paylake import names
+from paylake.mongo import bulk_write_chunked
 
 ALERT_COLUMNS = ("_id", "customer_id", "merchant_id", "amount", "is_fraud", "rules", "event_ms", "ingest_ms")
 
@@ -35,8 +36,8 @@ def store(db: Database[Any], docs: Sequence[dict[str, Any]]) -> list[dict[str, A
     """Upsert alerts by transaction id; return those that were new (a re-run does not repeat them)."""
     if not docs:
         return []
-    result = db[names.ALERTS].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
-    return [docs[i] for i in sorted(result.upserted_ids or {})]
+    ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs]
+    return [docs[i] for i in bulk_write_chunked(db[names.ALERTS], ops, ordered=False)]
 
 
 def recent_json(doc: dict[str, Any]) -> str:

@@ -20,10 +20,10 @@ from pymongo.database import Database
 from paylake import names
 from paylake.kpi.headline import Bucket
 from paylake.kpi.rules import RULES
+from paylake.mongo import BULK_CHUNK, bulk_write_chunked
 
 SUMS = ("count", "amount", "approved_count", "approved_amount", "fraud_count", "flagged_count",
         "flagged_fraud_count", "latency_sum")
-CHUNK = 500
 
 
 def bucket_id(minute: datetime) -> str:
@@ -74,7 +74,7 @@ def merge(
     run_id: str,
     deltas: Sequence[Bucket],
     between_chunks: Callable[[], None] | None = None,
-    chunk: int = CHUNK,
+    chunk: int = BULK_CHUNK,
 ) -> int:
     """Add each delta to its bucket unless ``run_id`` was already applied there; return how many were applied.
 
@@ -93,10 +93,7 @@ def merge(
         for key, delta in zip(ids, deltas, strict=True)
         if key not in applied
     ]
-    for start in range(0, len(ops), chunk):
-        if start and between_chunks is not None:
-            between_chunks()
-        coll.bulk_write(ops[start : start + chunk], ordered=True)
+    bulk_write_chunked(coll, ops, ordered=True, between_chunks=between_chunks, chunk=chunk)
     return len(ops)
 
 

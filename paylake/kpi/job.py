@@ -29,6 +29,7 @@ from pymongo.database import Database
 from paylake import faults, names, schema
 from paylake.kpi import alerts, buckets, publisher, rules, state, transforms
 from paylake.lock import KPI_LOCK, LockBusy, held
+from paylake.mongo import BULK_CHUNK
 from paylake.settings import Settings
 from paylake.spark import SINGLE_PARTITIONER, read_mongo
 
@@ -170,7 +171,7 @@ def _refresh(
     faults.maybe_fail("read")
     new_alerts = alerts.store(db, [alerts.from_row(r, run.run_id) for r in alert_rows])
     faults.maybe_fail("alerts")
-    chunk = 1 if faults.armed("merge_partial") else buckets.CHUNK
+    chunk = 1 if faults.armed("merge_partial") else BULK_CHUNK
     applied = buckets.merge(db, run.run_id, deltas, lambda: faults.maybe_fail("merge_partial"), chunk)
     faults.maybe_fail("merge")
     state.commit(db, run)
