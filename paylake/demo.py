@@ -54,6 +54,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # the demo's DAGs run at once
+        # A task killed by `make down` stays "running" in Airflow's DB and, with max_active_runs=1, holds its
+        # DAG back after the next `make demo` until the scheduler declares it dead: make that one minute.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{settings.airflow_port}",
         "AIRFLOW__API__HOST": "127.0.0.1",
