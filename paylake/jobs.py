@@ -7,6 +7,7 @@ master or a cluster (PAYLAKE_SPARK_MASTER), with the settings passed on as PAYLA
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from paylake.settings import REPO_ROOT, Settings, settings_env
 from paylake.spark import spark_conf
 
 SCRIPTS_DIR = REPO_ROOT / "scripts"
+SPARK_LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARN) ")
 
 
 class JobError(RuntimeError):
@@ -51,6 +53,8 @@ def run_spark_script(settings: Settings, script: str, args: Sequence[str] = (), 
         submit_command(settings, script, args), env=env, capture_output=True, text=True, timeout=timeout_s
     )
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        # Spark's own INFO/WARN lines would bury the job's error: keep the rest.
+        lines = [line for line in (done.stdout + done.stderr).splitlines() if not SPARK_LOG_LINE.match(line)]
+        tail = "\n".join(lines[-40:])
         raise JobError(f"{script} failed with exit code {done.returncode}:\n{tail}")
     return done.stdout

@@ -1,12 +1,14 @@
 """A job lock in MongoDB (``locks``): two runs of one job never overlap, whoever starts them.
 
 Airflow's ``max_active_runs=1`` covers the scheduler; the lock also covers the CLI and a second Airflow.
-A holder that died leaves its lock behind: it is taken over once ``expires_at`` has passed. The holder
-renews it between steps, so a long but healthy run keeps it.
+A holder that died leaves its lock behind: it is taken over once ``expires_at`` has passed, or at once when
+the holder ran on this host and its process is gone (a job killed by `make down` or a task timeout). The
+holder renews it between steps, so a long but healthy run keeps it.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -31,6 +33,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _holder_is_dead(owner: str) -> bool:
+    """Whether ``owner`` (``host:pid:token``) names a process of this host that no longer runs."""
+    from paylake.stack.process import pid_alive
+
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+
+
 class LockBusy(RuntimeError):
     """Another run holds the lock."""
 
@@ -40,7 +51,7 @@ class Lock:
         self.coll = db[names.LOCKS]
         self.name = name
         self.ttl = ttl
-        self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     def acquire(self) -> None:
         moment = now()
@@ -51,8 +62,12 @@ class Lock:
         except DuplicateKeyError:
             pass
         # Take over only a stale lock; the filter makes the take-over atomic between two contenders.
+        stale: dict[str, Any] = {"expires_at": {"$lt": moment}}
+        current = self.coll.find_one({"_id": self.name}) or {}
+        if _holder_is_dead(str(current.get("owner", ""))):
+            stale = {"owner": current["owner"]}
         taken = self.coll.find_one_and_update(
-            {"_id": self.name, "expires_at": {"$lt": moment}},
+            {"_id": self.name, **stale},
             {"$set": {k: v for k, v in doc.items() if k != "_id"}},
             return_document=ReturnDocument.AFTER,
         )
