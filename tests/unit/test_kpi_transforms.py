@@ -78,15 +78,17 @@ def test_rules_fire_on_their_cases(spark) -> None:  # type: ignore[no-untyped-de
         _record(5, 40, latitude=51.5, longitude=-0.1),  # London 10 min after New York: travel
         _record(6, 400, latitude=51.5, longitude=-0.1),  # 18:40 UTC in London: nothing
         _record(7, 0, customer_id="C00009", longitude=135.0),  # 12:00 UTC at 135°E = 21:00 local: nothing
-        _record(8, 0, customer_id="C00008", longitude=-150.0),  # 12:00 UTC at 150°W = 02:00 local: odd hour
+        # 12:00 UTC at 150°W = 02:00 local, 70 > 2 × the category median 30 (no customer): odd hour
+        _record(8, 0, customer_id="C00008", longitude=-150.0, amount=70.0),
         _record(9, 0, customer_id="C00007", amount=5000.0),  # no customer: category median 30 × 5 < 5000
+        _record(10, 0, customer_id="C00006", longitude=-150.0, amount=25.0),  # 02:00 local, ordinary amount
     ]
     tx, merchants, categories, customers = _frames(spark, records)
     out = rules.flag(transforms.enrich(tx, merchants, categories, customers), config)
     fired = {r["_id"].split("_")[0]: sorted(r["rules"]) for r in out.collect()}
     assert fired == {
         "r0": [], "r1": [], "r2": [], "r3": ["velocity"], "r4": ["amount"], "r5": ["travel"], "r6": [],
-        "r7": [], "r8": ["odd_hour"], "r9": ["amount"],
+        "r7": [], "r8": ["odd_hour"], "r9": ["amount"], "r10": [],
     }
 
 
