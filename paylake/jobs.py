@@ -6,6 +6,7 @@ master or a cluster (PAYLAKE_SPARK_MASTER), with the settings passed on as PAYLA
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from paylake.settings import REPO_ROOT, Settings, settings_env
 from paylake.spark import spark_conf
 
 SCRIPTS_DIR = REPO_ROOT / "scripts"
+log = logging.getLogger(__name__)
 SPARK_LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARN) ")
 
 
@@ -52,9 +54,11 @@ def run_spark_script(settings: Settings, script: str, args: Sequence[str] = (), 
     done = subprocess.run(
         submit_command(settings, script, args), env=env, capture_output=True, text=True, timeout=timeout_s
     )
+    # Spark's own INFO/WARN lines would bury the job's progress and errors: keep the rest.
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line and not SPARK_LOG_LINE.match(line)]
     if done.returncode != 0:
-        # Spark's own INFO/WARN lines would bury the job's error: keep the rest.
-        lines = [line for line in (done.stdout + done.stderr).splitlines() if not SPARK_LOG_LINE.match(line)]
         tail = "\n".join(lines[-40:])
         raise JobError(f"{script} failed with exit code {done.returncode}:\n{tail}")
+    for line in lines[-40:]:  # the job's progress lines into the caller's log (the Airflow task log)
+        log.info("%s | %s", script, line)
     return done.stdout
