@@ -104,9 +104,7 @@ def _delete_archived(db: Database[Any], doc: dict[str, Any], archived: list[str]
     return deleted
 
 
-def _roll_forward(
-    spark: SparkSession, db: Database[Any], cold: ColdFS, redis_url: str, doc: dict[str, Any]
-) -> dict[str, Any]:
+def _roll_forward(spark: SparkSession, db: Database[Any], cold: ColdFS, doc: dict[str, Any]) -> dict[str, Any]:
     """Take a verified batch through publish → delete → complete; each step is safe to repeat."""
     batch_id, state = str(doc["_id"]), doc["state"]
     paths = manifest.paths(batch_id, doc["date"])
@@ -138,12 +136,11 @@ def _roll_forward(
         manifest.advance(db, batch_id, "complete")
         final = db[names.ARCHIVE_MANIFEST].find_one({"_id": batch_id}) or doc
         cold.write_json(paths.final_json, manifest.to_json(final))
-        manifest.push_recent(redis_url, final)
         return final
     raise ArchiveError(f"batch {batch_id} is in state {state!r}, which cannot be rolled forward")
 
 
-def recover(spark: SparkSession, db: Database[Any], cold: ColdFS, redis_url: str) -> list[str]:
+def recover(spark: SparkSession, db: Database[Any], cold: ColdFS) -> list[str]:
     """Finish or roll back every batch a previous run left unfinished (called under the lock)."""
     done = []
     for doc in manifest.unfinished(db):
@@ -156,7 +153,7 @@ def recover(spark: SparkSession, db: Database[Any], cold: ColdFS, redis_url: str
             log.warning("batch %s: rolled back from state %s", batch_id, doc["state"])
             done.append(f"{batch_id}: rolled back")
         else:
-            _roll_forward(spark, db, cold, redis_url, doc)
+            _roll_forward(spark, db, cold, doc)
             log.warning("batch %s: completed from state %s", batch_id, doc["state"])
             done.append(f"{batch_id}: completed")
     return done
@@ -189,7 +186,7 @@ def archive_batch(
     cold.write_json(paths.tmp_json, manifest.to_json({**doc, **info, "state": "verified"}))
     faults.maybe_fail("verify")
     manifest.advance(db, batch.batch_id, "verified", **info)
-    return _roll_forward(spark, db, cold, settings.redis_url, {**doc, **info, "state": "verified"})
+    return _roll_forward(spark, db, cold, {**doc, **info, "state": "verified"})
 
 
 def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = None) -> RunResult:
@@ -200,7 +197,7 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
     try:
         with held(db) as lock:
             cold.exists("")  # fail fast, naming the URL, when cold storage is down (the DAG retries)
-            result.recovered = recover(spark, db, cold, settings.redis_url)
+            result.recovered = recover(spark, db, cold)
             before = size.measure(db, settings, max_mb)
             size.record(settings.redis_url, before)
             result.data_mb_before, result.threshold_mb = before.data_mb, before.threshold_mb
@@ -224,6 +221,7 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
                         result.batches.append(manifest.to_json(done))
             after = size.measure(db, settings, max_mb) if result.batches else before
             size.record(settings.redis_url, after)
+            manifest.publish_recent(db, settings.redis_url)  # every run: heals a restarted (empty) Redis
             result.data_mb_after = after.data_mb
     finally:
         client.close()

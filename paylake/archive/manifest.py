@@ -9,6 +9,7 @@ directory before the publishing rename), so the cold side describes itself even 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,8 @@ from pymongo.database import Database
 
 from paylake import names
 from paylake.archive.plan import Batch
+
+log = logging.getLogger(__name__)
 
 STATES = ("planned", "written", "verified", "published", "deleted", "complete")
 DATA_DIR = "transactions"  # published data: transactions/date=YYYY-MM-DD/batch=<id>/part-*.parquet
@@ -104,19 +107,30 @@ def to_json(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def push_recent(redis_url: str, doc: dict[str, Any]) -> None:
-    """Newest first, capped, for the dashboard."""
-    import redis
-
+def _recent_entry(doc: dict[str, Any]) -> str:
     data = to_json(doc)
     entry = {k: data.get(k) for k in ("batch_id", "range_start", "range_end", "rows", "bytes", "state")}
     entry["completed_at"] = data.get("times", {}).get("complete")
+    return json.dumps(entry)
+
+
+def publish_recent(db: Database[Any], redis_url: str) -> None:
+    """The newest complete batches, newest first, for the dashboard. Rebuilt from the manifest (batch ids sort
+    by time) rather than appended to, so a Redis restart, which keeps nothing, is healed by the next run;
+    a Redis outage only logs: the archive itself is done."""
+    import redis
+
+    newest = db[names.ARCHIVE_MANIFEST].find({"state": "complete"}).sort("_id", -1).limit(names.ARCHIVE_RECENT_MAX)
+    entries = [_recent_entry(doc) for doc in newest]
     client = redis.Redis.from_url(redis_url)
     try:
-        pipe = client.pipeline()
-        pipe.lpush(names.ARCHIVE_RECENT, json.dumps(entry))
-        pipe.ltrim(names.ARCHIVE_RECENT, 0, names.ARCHIVE_RECENT_MAX - 1)
+        pipe = client.pipeline(transaction=True)
+        pipe.delete(names.ARCHIVE_RECENT)
+        if entries:
+            pipe.rpush(names.ARCHIVE_RECENT, *entries)
         pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not publish the recent archive batches to Redis %s: %s", redis_url, exc)
     finally:
         client.close()
 

@@ -43,7 +43,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 WAIT_MS = 30_000
-# 09:00 UTC at longitude -74 is 04:00 local: the first hour trips the odd-hour rule, so alerts exist.
+# 09:00 UTC at longitude -74 is 04:00 local: the large amounts of the first hour trip the rules, so alerts exist.
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
@@ -139,14 +139,18 @@ def _run_pipeline(spark: Any, settings: Settings, mongo_db: Any) -> None:
     """Real writers fill Redis: the KPI job (snapshot + recent alerts) over two hours of known transactions,
     the archiver's hot-size check, and one archive-manifest entry (HDFS itself is not needed here)."""
     seed_dimensions(mongo_db)
-    insert(mongo_db, make_records(720, T0, step=timedelta(seconds=10)))
+    records = make_records(720, T0, step=timedelta(seconds=10))
+    for record in records[:360:10]:
+        record["amount"] = 900.0
+    insert(mongo_db, records)
     result = run_refresh(spark, settings)
     assert result.new_count == 720 and result.snapshot_version
     size.record(settings.redis_url, size.measure(mongo_db, settings))
     done = T0 + timedelta(hours=3)
-    manifest.push_recent(settings.redis_url, {"_id": "batch-e2e", "range_start": T0 - timedelta(days=1),
-                                              "range_end": T0, "rows": 1234, "bytes": 56789, "state": "complete",
-                                              "times": {"complete": done}})
+    mongo_db[names.ARCHIVE_MANIFEST].insert_one({"_id": "batch-e2e", "range_start": T0 - timedelta(days=1),
+                                                 "range_end": T0, "rows": 1234, "bytes": 56789, "state": "complete",
+                                                 "times": {"complete": done}})
+    manifest.publish_recent(mongo_db, settings.redis_url)
 
 
 def test_dashboard_shows_the_numbers_in_redis(  # type: ignore[no-untyped-def]

@@ -58,9 +58,11 @@ def test_archive_moves_the_oldest_hours_below_the_low_water_mark(settings, mongo
     size = redis_client.hgetall(names.HOT_SIZE)
     assert float(size["data_mb"]) < float(size["low_water_mb"]) == pytest.approx(0.8)
 
-    # A second run is under the threshold and moves nothing.
+    # A second run is under the threshold and moves nothing, but refills the list a Redis restart emptied.
+    redis_client.delete(names.ARCHIVE_RECENT)
     again = run_archive(spark, small)
     assert again.skipped and "under the threshold" in again.skipped and not again.batches
+    assert [json.loads(x) for x in redis_client.lrange(names.ARCHIVE_RECENT, 0, -1)] == recent
 
 
 def test_only_hours_the_kpi_job_counted_move(settings, mongo_db, spark) -> None:  # type: ignore[no-untyped-def]
