@@ -20,7 +20,11 @@ from paylake.spark import spark_conf
 
 SCRIPTS_DIR = REPO_ROOT / "scripts"
 log = logging.getLogger(__name__)
-SPARK_LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARN) ")
+# Spark's own log lines and start-up banners, and py4j's: noise around the job's progress and errors.
+SPARK_LOG_LINE = re.compile(
+    r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARN) "
+    r"|^WARNING: Using incubator modules|^Using Spark's default log4j profile| INFO py4j\."
+)
 
 
 class JobError(RuntimeError):
@@ -47,6 +51,11 @@ def submit_command(settings: Settings, script: str, args: Sequence[str] = ()) ->
     return [*argv, str(path), *args]
 
 
+def job_lines(output: str) -> list[str]:
+    """The job's own lines: Spark's log lines would bury its progress and errors."""
+    return [line for line in output.splitlines() if line.strip() and not SPARK_LOG_LINE.search(line)]
+
+
 def run_spark_script(settings: Settings, script: str, args: Sequence[str] = (), timeout_s: float = 1800) -> str:
     """spark-submit ``scripts/<script>``; return its stdout, raise JobError with its output on failure."""
     env = {**os.environ, **settings_env(settings), "PYSPARK_PYTHON": sys.executable}
@@ -54,8 +63,7 @@ def run_spark_script(settings: Settings, script: str, args: Sequence[str] = (), 
     done = subprocess.run(
         submit_command(settings, script, args), env=env, capture_output=True, text=True, timeout=timeout_s
     )
-    # Spark's own INFO/WARN lines would bury the job's progress and errors: keep the rest.
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if line and not SPARK_LOG_LINE.match(line)]
+    lines = job_lines(done.stdout + done.stderr)
     if done.returncode != 0:
         tail = "\n".join(lines[-40:])
         raise JobError(f"{script} failed with exit code {done.returncode}:\n{tail}")
