@@ -1,6 +1,6 @@
 """A full, self-consistent synthetic Redis state (24 h snapshot, alerts, hot size, archive batches).
 
-For the dashboard benchmark and the README screenshot, where a day of real traffic is too slow to make.
+For the dashboard benchmark, where a day of real traffic is too slow to make.
 Headlines are summed from the generated series, so the page's deltas are meaningful; tests that need
 figures computed by the real KPI job use paylake.kpi.job instead.
 """
