@@ -62,22 +62,25 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
-    def text(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.6g}"
-        return v.isoformat() if hasattr(v, "isoformat") else str(v)
+def _text(v: Any, exact: bool = True) -> str:
+    """A cell as text: floats in full (csv, json) or to 6 decimals (the table), never in 6 significant
+    digits, which turned a sum of amounts like 4,790,354.26 into 4.79035e+06."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v if exact else round(v, 6))
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
+
+def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
-        writer.writerows([[text(v) for v in row] for row in rows])
+        writer.writerows([[_text(v) for v in row] for row in rows])
     elif fmt == "json":
-        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=text, indent=1))
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], default=_text, indent=1))
     else:
-        cells = [columns, *[[text(v) for v in row] for row in rows]]
+        cells = [columns, *[[_text(v, exact=False) for v in row] for row in rows]]
         widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
         for n, row in enumerate(cells):
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -108,7 +111,7 @@ def _query(args: argparse.Namespace) -> int:
             columns, rows = query.run_duckdb(settings, args.sql, args.date_from, args.date_to)
     except (ColdStoreError, OSError, duckdb.Error, PySparkException) as exc:  # SQL errors: a message, no traceback
         return _fail(exc)
-    _print(columns, rows, args.format)
+    print_rows(columns, rows, args.format)
     return 0
 
 
