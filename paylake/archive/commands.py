@@ -86,7 +86,7 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> Non
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
             if n == 0:
                 print("  ".join("-" * w for w in widths))
-        print(f"({len(rows)} rows)")
+        print(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
 
 
 def _query(args: argparse.Namespace) -> int:

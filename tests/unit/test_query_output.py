@@ -21,4 +21,4 @@ def test_csv_and_json_are_exact(capsys: pytest.CaptureFixture[str]) -> None:
 def test_table_rounds_to_six_decimals_not_six_digits(capsys: pytest.CaptureFixture[str]) -> None:
     print_rows(COLUMNS, ROWS, "table")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2].split() == ["37370", "4790354.26", "0.015283"] and lines[-1] == "(1 rows)"
+    assert lines[2].split() == ["37370", "4790354.26", "0.015283"] and lines[-1] == "(1 row)"
