@@ -5,9 +5,10 @@ Every 5 minutes `check_size` reads the hot fact collection's size from MongoDB's
 (collStats) and records it in Redis. Under `PAYLAKE_HOT_MAX_MB` (default 300) the run stops there
 (short-circuit: the archive task is skipped and the log says why). Over it, `archive` spark-submits
 `scripts/archive_job.py`, which moves the oldest whole event-time slices (an hour by default,
-`PAYLAKE_ARCHIVE_SLICE_MIN`) that the KPI job has already counted to HDFS Parquet (`date=YYYY-MM-DD/batch=<id>/`) until the size is under the low-water mark
-(`PAYLAKE_HOT_LOW_WATER` x threshold): write to a temporary dir → verify count and ids → publish by
-rename → manifest → delete exactly those ids from MongoDB → complete.
+`PAYLAKE_ARCHIVE_SLICE_MIN`) that the KPI job has already counted to HDFS Parquet
+(`date=YYYY-MM-DD/batch=<id>/`) until the size is under the low-water mark (`PAYLAKE_HOT_LOW_WATER` x
+threshold): write to a temporary dir → verify count and ids → publish by rename → manifest → delete
+exactly those ids from MongoDB → complete.
 
 * One active run, plus a lock in MongoDB, so two archive runs never overlap (also against the CLI).
 * Retries: a crashed run is finished or rolled back by the next attempt from the manifest.

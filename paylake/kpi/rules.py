@@ -3,13 +3,16 @@
 Rules (thresholds in RuleConfig):
   velocity  more than ``velocity_max_tx`` transactions of one customer within ``velocity_window_min``
             minutes of event time, counting the transaction itself and the customer's earlier ones;
-  amount    amount above ``amount_factor`` × the customer's typical_amount (fallback: the category's
-            median_amount; no reference → never flagged);
+  amount    amount above ``amount_factor`` × the expected amount: the category's median_amount scaled by
+            the customer's typical_amount over the median customer's (``transforms.enrich``; either one
+            alone when the other is missing; neither → never flagged). The customer's typical amount
+            alone flagged 7.4 % of the reference table at 7 % precision (an electronics purchase is not
+            5× a grocery one by fraud); this flags 2.1 % at 23 % (bench/rules.py);
   travel    impossible travel: the distance from the customer's previous transaction (by event time)
             over the time between them exceeds ``travel_max_kmh``, for jumps above ``travel_min_km``
             (small jumps are GPS noise); a gap under one second counts as one second;
   odd_hour  a large amount at night: local solar hour in [odd_hour_start, odd_hour_end) (UTC hour +
-            round(longitude / 15), mod 24) and an amount above ``odd_hour_amount_factor`` × the typical
+            round(longitude / 15), mod 24) and an amount above ``odd_hour_amount_factor`` × the expected
             amount. Night alone flagged ~40 % of a live stream spread over the globe (the demo), and the
             fraud signature it targets is large night-time purchases. Longitude gives the hour without a
             time-zone database; it is off by up to ~1 h near zone borders, fine for a heuristic.
@@ -35,12 +38,12 @@ EARTH_RADIUS_KM = 6371.0
 class RuleConfig:
     velocity_max_tx: int = 5
     velocity_window_min: int = 10
-    amount_factor: float = 5.0
+    amount_factor: float = 4.0
     travel_max_kmh: float = 900.0
     travel_min_km: float = 100.0
     odd_hour_start: int = 0
     odd_hour_end: int = 5
-    odd_hour_amount_factor: float = 2.0
+    odd_hour_amount_factor: float = 3.0
     lookback_min: int = 60
 
 
@@ -50,7 +53,7 @@ DEFAULT_RULES = RuleConfig()
 def flag(rows: DataFrame, config: RuleConfig = DEFAULT_RULES) -> DataFrame:
     """Add ``rule_<name>`` booleans, ``rules`` (array of fired rule names) and ``flagged``.
 
-    Needs: _id, customer_id, event_time, amount, latitude, longitude, typical_amount, median_amount.
+    Needs: _id, customer_id, event_time, amount, latitude, longitude, expected_amount.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -67,19 +70,19 @@ def flag(rows: DataFrame, config: RuleConfig = DEFAULT_RULES) -> DataFrame:
     hours = F.greatest((ms - F.lag(ms).over(ordered)) / 3_600_000.0, F.lit(1 / 3600))
 
     km = F.col("_km")
-    typical = F.coalesce(F.col("typical_amount"), F.col("median_amount"))
+    expected = F.col("expected_amount")
     local_hour = F.pmod(F.hour("event_time") + F.round(F.col("longitude") / 15).cast("int"), F.lit(24))
 
     out = (
         rows.withColumn("rule_velocity", F.count(F.lit(1)).over(in_window) > config.velocity_max_tx)
-        .withColumn("rule_amount", (typical > 0) & (F.col("amount") > typical * config.amount_factor))
+        .withColumn("rule_amount", (expected > 0) & (F.col("amount") > expected * config.amount_factor))
         .withColumn("_km", distance_km)
         .withColumn("rule_travel", (km > config.travel_min_km) & (km / hours > config.travel_max_kmh))
         .withColumn(
             "rule_odd_hour",
             (local_hour >= config.odd_hour_start)
             & (local_hour < config.odd_hour_end)
-            & (F.col("amount") > typical * config.odd_hour_amount_factor),
+            & (F.col("amount") > expected * config.odd_hour_amount_factor),
         )
         .drop("_km")
     )

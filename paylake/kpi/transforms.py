@@ -72,23 +72,33 @@ def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers
         F.col("_id").alias("m_category"), F.col("commission_rate").alias("c_rate"), F.col("median_amount")
     )
     cu = customers.select(F.col("_id").alias("customer_id"), F.col("typical_amount"))
+    spend_base = customers.agg(F.percentile_approx("typical_amount", 0.5).alias("_spend_base"))
     out = (
         tx.join(F.broadcast(m), "merchant_id", "left")
         .join(F.broadcast(c), "m_category", "left")
         .join(F.broadcast(cu), "customer_id", "left")
+        .crossJoin(F.broadcast(spend_base))
+    )
+    # What this customer usually pays in this category: the category's median scaled by the customer's spend
+    # against the median customer's. Either one alone when the other dimension row is missing.
+    expected = F.coalesce(
+        F.col("median_amount") * F.col("typical_amount") / F.col("_spend_base"),
+        F.col("median_amount"),
+        F.col("typical_amount"),
     )
     approved = F.col("status") == "approved"
     rate = F.coalesce(F.col("m_rate"), F.col("c_rate"), F.lit(0.0))
     return (
         out.withColumn("category", F.coalesce(F.col("m_category"), F.lit(UNKNOWN_CATEGORY)))
         .withColumn("commission_rate", rate)
+        .withColumn("expected_amount", expected)
         .withColumn("approved", approved)
         .withColumn("approved_amount", F.when(approved, F.col("amount")).otherwise(F.lit(0.0)))
         .withColumn("revenue", F.when(approved, F.col("amount") * rate).otherwise(F.lit(0.0)))
         # Epoch seconds of the event-time minute: no time-zone conversion on the way to Python.
         .withColumn("minute_s", (F.floor(F.unix_seconds("event_time") / 60) * 60).cast("long"))
         .withColumn("latency_bucket", latency_bucket(F.col("latency_ms")))
-        .drop("m_category", "m_rate", "c_rate")
+        .drop("m_category", "m_rate", "c_rate", "_spend_base")
     )
 
 
