@@ -20,12 +20,11 @@ from typing import Any
 import pandas as pd
 
 from paylake import schema
+from paylake.generator.commands import REFERENCE_CSV
 from paylake.generator.dimensions import build_dimensions
 from paylake.kpi import rules, transforms
-from paylake.settings import REPO_ROOT, load_settings
+from paylake.settings import load_settings
 from paylake.spark import build_session
-
-DEFAULT_CSV = REPO_ROOT / "data" / "reference_transactions.csv.gz"
 
 
 def reference_records(csv: Path) -> list[dict[str, Any]]:
@@ -40,7 +39,7 @@ def reference_records(csv: Path) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    parser.add_argument("--csv", type=Path, default=REFERENCE_CSV)
     args = parser.parse_args()
 
     spark = build_session(load_settings(), "paylake-bench-rules")

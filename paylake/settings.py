@@ -36,7 +36,7 @@ class Settings:
     jars_dir: Path = REPO_ROOT / "jars" / "lib"
     hot_max_mb: float = 300.0
     hot_low_water: float = 0.8
-    # The archive moves whole event-time slices of this many minutes (must divide a day); the demo uses 5.
+    # The archive moves whole event-time slices of this many minutes (must divide a day); the demo's are short.
     archive_slice_min: int = 60
     kpi_lateness_s: float = 5.0
     model_path: Path | None = None

@@ -1,9 +1,9 @@
 """spark-submit entry of the KPI refresh (the DAG kpi_refresh runs it): `kpi_job.py [--until ISO]`."""
 
 import argparse
-import logging
 import sys
 
+from paylake.cli import configure_logging
 from paylake.kpi.commands import parse_until
 from paylake.kpi.job import run_refresh
 from paylake.kpi.publisher import KpiPublishError
@@ -13,7 +13,7 @@ from paylake.spark import build_session
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--until", type=parse_until, default=None)
 args = parser.parse_args()
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+configure_logging()
 settings = load_settings()
 spark = build_session(settings, "paylake-kpi-refresh")
 try:

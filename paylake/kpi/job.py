@@ -148,11 +148,15 @@ def _refresh(
         return done(None, lower)
     rows = rows.withColumn("is_new", is_new & (F.col("ingest_time") <= F.lit(upper)))
 
-    dims = [read_mongo(spark, settings, coll, schema_fn(), partitioner=SINGLE_PARTITIONER) for coll, schema_fn in (
-        (names.MERCHANTS, transforms.merchant_schema),
-        (names.CATEGORIES, transforms.category_schema),
-        (names.CUSTOMERS, transforms.customer_schema),
-    )]
+    # Each dimension is read once: enrich uses customers twice (the join and the median customer's spend).
+    dims = [
+        read_mongo(spark, settings, coll, schema_fn(), partitioner=SINGLE_PARTITIONER).localCheckpoint(eager=True)
+        for coll, schema_fn in (
+            (names.MERCHANTS, transforms.merchant_schema),
+            (names.CATEGORIES, transforms.category_schema),
+            (names.CUSTOMERS, transforms.customer_schema),
+        )
+    ]
     log.info("kpi: range (%s, %s] read in %.1fs", lower, upper, time.monotonic() - started)
     flagged = rules.flag(transforms.enrich(rows, *dims), config).filter("is_new").persist()
     deltas = buckets.fold(transforms.minute_cells(flagged).collect())
