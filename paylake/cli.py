@@ -22,6 +22,28 @@ COMMAND_MODULES = (
 )
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer above zero (a zero batch size or row count would loop or crash later)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paylake", description="paylake: hot/cold payments lake with cached KPIs")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

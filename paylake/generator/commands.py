@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from paylake.cli import positive_float, positive_int
 from paylake.settings import REPO_ROOT, load_settings
 
 REFERENCE_CSV = REPO_ROOT / "data" / "reference_transactions.csv.gz"
@@ -120,14 +121,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Simulate the reference transactions table "
                                           "(documented in paylake/generator/reference.py).")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--rows", type=int, default=50_000)
-    p.add_argument("--days", type=int, default=28)
+    p.add_argument("--rows", type=positive_int, default=50_000)
+    p.add_argument("--days", type=positive_int, default=28)
     p.add_argument("--out", type=Path, default=REFERENCE_CSV)
     p.set_defaults(func=_reference)
 
     p = subparsers.add_parser("dimensions", help="seed merchants, categories and customers (idempotent)",
                               description="Store the dimension collections by _id; running it twice changes nothing.")
-    p.add_argument("--max-retry-s", type=float, default=60.0, help="give up after this long without MongoDB")
+    p.add_argument("--max-retry-s", type=positive_float, default=60.0, help="give up after this long without MongoDB")
     p.set_defaults(func=_dimensions)
 
     p = subparsers.add_parser("train", help="fit the CTGAN model (SDV) and save it under the state dir",
@@ -135,8 +136,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", type=Path, help="your own transactions table (CSV) instead of the shipped reference")
     p.add_argument("--map", action="append", default=[], metavar="THEIRS=OURS",
                    help="rename a CSV column to a paylake column (repeatable), e.g. --map amt=amount")
-    p.add_argument("--epochs", type=int, help="training epochs (default 100, --quick 10)")
-    p.add_argument("--rows", type=int, help="train on a random subset of this many rows (default 20000, --quick 8000)")
+    p.add_argument("--epochs", type=positive_int, help="training epochs (default 100, --quick 10)")
+    p.add_argument("--rows", type=positive_int,
+                   help="train on a random subset of this many rows (default 20000, --quick 8000)")
     p.add_argument("--quick", action="store_true", help="a quick model for demos and tests")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose-training", action="store_true", help="print CTGAN's losses per epoch")
@@ -145,15 +147,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("generate", help="stream synthetic transactions into MongoDB",
                               description="Sample the trained model, attach dimension keys and times, validate "
                                           "and insert; prints generated/inserted/duplicate/dead-lettered/failed.")
-    p.add_argument("--count", type=int, help="stop after this many records")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
-    p.add_argument("--rate", type=float, help="transactions per second (default: as fast as the server takes them)")
+    p.add_argument("--count", type=positive_int, help="stop after this many records")
+    p.add_argument("--duration", type=positive_float, help="stop after this many seconds")
+    p.add_argument("--rate", type=positive_float,
+                   help="transactions per second (default: as fast as the server takes them)")
     p.add_argument("--start", help="simulated clock start (ISO, UTC), for backfill; default: the live clock")
-    p.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per wall second (with --start)")
+    p.add_argument("--speedup", type=positive_float, default=1.0, help="simulated seconds per wall second (with --start)")
     p.add_argument("--bad-rate", type=float, default=0.0,
                    help="share of records deliberately malformed (exercises the dead-letter path)")
-    p.add_argument("--batch-size", type=int, default=5000, help="records per insert_many")
+    p.add_argument("--batch-size", type=positive_int, default=5000, help="records per insert_many")
     p.add_argument("--seed", type=int)
-    p.add_argument("--max-retry-s", type=float, default=300.0,
+    p.add_argument("--max-retry-s", type=positive_float, default=300.0,
                    help="give up on a batch after this long without MongoDB (its records are kept in a spill file)")
     p.set_defaults(func=_generate)

@@ -117,8 +117,9 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
     """Generate into MongoDB until ``count`` records, ``duration`` seconds, or ``stop``; return the counts."""
     import pymongo
 
-    if rate is not None and rate <= 0:
-        raise GeneratorError(f"--rate must be positive, got {rate}")
+    for flag, value in (("--rate", rate), ("--batch-size", batch_size), ("--speedup", speedup)):
+        if value is not None and value <= 0:  # a zero batch or clock step would loop forever on empty batches
+            raise GeneratorError(f"{flag} must be positive, got {value}")
     if not 0 <= bad_rate < 1:
         raise GeneratorError(f"--bad-rate must be in [0, 1), got {bad_rate}")
     stop = stop or threading.Event()

@@ -1,0 +1,23 @@
+"""Numbers that must be positive are refused up front, naming the flag (a zero batch size looped forever)."""
+
+import pytest
+
+from paylake.cli import main
+from paylake.generator.stream import GeneratorError, run
+from paylake.settings import Settings
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate", "--batch-size", "0"], ["generate", "--rate", "-1"], ["generate", "--speedup", "0"],
+    ["train", "--rows", "-5"], ["train", "--epochs", "0"], ["reference", "--days", "x"],
+])
+def test_the_cli_refuses_non_positive_numbers(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and f"argument {argv[1]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["batch_size", "speedup", "rate"])
+def test_the_generator_refuses_them_too(option: str) -> None:
+    with pytest.raises(GeneratorError, match="must be positive"):
+        run(Settings(), count=10, progress=False, **{option: 0})
