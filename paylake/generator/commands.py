@@ -152,7 +152,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=positive_float,
                    help="transactions per second (default: as fast as the server takes them)")
     p.add_argument("--start", help="simulated clock start (ISO, UTC), for backfill; default: the live clock")
-    p.add_argument("--speedup", type=positive_float, default=1.0, help="simulated seconds per wall second (with --start)")
+    p.add_argument("--speedup", type=positive_float, default=1.0,
+                   help="simulated seconds per wall second (with --start)")
     p.add_argument("--bad-rate", type=float, default=0.0,
                    help="share of records deliberately malformed (exercises the dead-letter path)")
     p.add_argument("--batch-size", type=positive_int, default=5000, help="records per insert_many")
