@@ -120,9 +120,11 @@ def publish_recent(db: Database[Any], redis_url: str) -> None:
     a Redis outage only logs: the archive itself is done."""
     import redis
 
+    from paylake.cache import connect, redacted
+
     newest = db[names.ARCHIVE_MANIFEST].find({"state": "complete"}).sort("_id", -1).limit(names.ARCHIVE_RECENT_MAX)
     entries = [_recent_entry(doc) for doc in newest]
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         pipe = client.pipeline(transaction=True)
         pipe.delete(names.ARCHIVE_RECENT)
@@ -130,16 +132,6 @@ def publish_recent(db: Database[Any], redis_url: str) -> None:
             pipe.rpush(names.ARCHIVE_RECENT, *entries)
         pipe.execute()
     except redis.RedisError as exc:
-        log.warning("could not publish the recent archive batches to Redis %s: %s", redis_url, exc)
-    finally:
-        client.close()
-
-
-def read_recent(redis_url: str) -> list[dict[str, Any]]:
-    import redis
-
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        return [json.loads(x) for x in client.lrange(names.ARCHIVE_RECENT, 0, -1)]
+        log.warning("could not publish the recent archive batches to Redis %s: %s", redacted(redis_url), exc)
     finally:
         client.close()

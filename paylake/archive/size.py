@@ -65,7 +65,9 @@ def record(redis_url: str, report: SizeReport) -> None:
     """Publish the check for the dashboard (names.HOT_SIZE); a Redis outage must not stop archiving."""
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    from paylake.cache import connect, redacted
+
+    client = connect(redis_url)
     try:
         client.hset(
             names.HOT_SIZE,
@@ -78,7 +80,7 @@ def record(redis_url: str, report: SizeReport) -> None:
             },
         )
     except redis.RedisError as exc:
-        log.warning("could not record the hot size in Redis %s: %s", redis_url, exc)
+        log.warning("could not record the hot size in Redis %s: %s", redacted(redis_url), exc)
     finally:
         client.close()
 

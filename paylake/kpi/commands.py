@@ -41,13 +41,13 @@ def _refresh(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     import redis
 
+    from paylake.cache import connect, redacted
     from paylake.kpi import snapshot
-    from paylake.kpi.publisher import redacted
     from paylake.settings import load_settings
 
     settings = load_settings()
     try:
-        snap = snapshot.read(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5))
+        snap = snapshot.read(connect(settings.redis_url))
     except redis.RedisError as exc:
         print(f"paylake kpi show: Redis at {redacted(settings.redis_url)}: {exc}", file=sys.stderr)
         return 3

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import redis
 from pymongo.database import Database
 
 from paylake import names
+from paylake.cache import connect, redacted
 from paylake.kpi import alerts, buckets, snapshot
 from paylake.kpi.headline import build_snapshot
 from paylake.settings import Settings
@@ -18,19 +18,6 @@ from paylake.settings import Settings
 
 class KpiPublishError(RuntimeError):
     """Redis could not take the snapshot; the buckets in MongoDB are intact and the next run republishes."""
-
-
-def redacted(url: str) -> str:
-    """The Redis URL without its password, fit for an error message."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    return parsed._replace(netloc=f"{parsed.username or ''}:***@{parsed.hostname}:{parsed.port}").geturl()
-
-
-def redis_client(settings: Settings) -> redis.Redis:
-    # Short timeouts: a Redis outage must fail the task quickly (Airflow retries it), not hang it.
-    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
 
 
 def publish(
@@ -42,7 +29,7 @@ def publish(
     recent-alerts list is refilled from the alerts collection.
     """
     snap = build_snapshot(buckets.load(db), watermark, now)
-    client = redis_client(settings)
+    client = connect(settings.redis_url)
     try:
         if client.exists(names.ALERTS_RECENT):
             alerts.push_recent(client, new_alerts)
