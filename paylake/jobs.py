@@ -56,13 +56,29 @@ def job_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.strip() and not SPARK_LOG_LINE.search(line)]
 
 
+def _text(output: bytes | str | None) -> str:
+    """A timed-out run's partial output, which Python may hand back as bytes even with text=True."""
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
+def summary_line(output: str) -> str:
+    """A job's one-line JSON summary: the last stdout line that is a JSON object (else the output's tail)."""
+    lines = [line for line in output.splitlines() if line.startswith("{")]
+    return lines[-1] if lines else output[-2000:]
+
+
 def run_spark_script(settings: Settings, script: str, args: Sequence[str] = (), timeout_s: float = 1800) -> str:
     """spark-submit ``scripts/<script>``; return its stdout, raise JobError with its output on failure."""
     env = {**os.environ, **settings_env(settings), "PYSPARK_PYTHON": sys.executable}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        submit_command(settings, script, args), env=env, capture_output=True, text=True, timeout=timeout_s
-    )
+    try:
+        done = subprocess.run(
+            submit_command(settings, script, args), env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = "".join(_text(part) for part in (exc.stdout, exc.stderr))
+        tail = "\n".join(job_lines(output)[-20:])
+        raise JobError(f"{script} did not finish within {timeout_s:.0f} s and was stopped:\n{tail}") from None
     lines = job_lines(done.stdout + done.stderr)
     if done.returncode != 0:
         tail = "\n".join(lines[-40:])

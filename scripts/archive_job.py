@@ -1,9 +1,12 @@
 """spark-submit entry point: one archive run (see paylake/archive/job.py). Prints the run summary as JSON."""
 
 import argparse
+import sys
 
-from paylake.archive.job import run_from_env
+from paylake.archive.coldfs import ColdStoreError
+from paylake.archive.job import ArchiveError, run_from_env
 from paylake.cli import configure_logging
+from paylake.lock import LockBusy
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
@@ -12,4 +15,9 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     configure_logging()
-    print(run_from_env(args.max_mb).summary())
+    try:
+        print(run_from_env(args.max_mb).summary())
+    except (LockBusy, ColdStoreError, ArchiveError) as exc:
+        # Expected failures get one line, not a traceback; the manifest lets the next run finish the work.
+        print(f"archive_job: {exc}", file=sys.stderr)
+        sys.exit(3)

@@ -16,17 +16,17 @@ def _fail(exc: Exception) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from paylake.jobs import JobError, run_spark_script
+    from paylake.archive.tasks import JOB_TIMEOUT_S, SCRIPT
+    from paylake.jobs import JobError, run_spark_script, summary_line
     from paylake.settings import load_settings
 
     settings = load_settings()
     extra = ["--max-mb", str(args.max_mb)] if args.max_mb is not None else []
     try:
-        out = run_spark_script(settings, "archive_job.py", extra)
+        out = run_spark_script(settings, SCRIPT, extra, timeout_s=JOB_TIMEOUT_S)
     except JobError as exc:
         return _fail(exc)
-    summaries = [line for line in out.splitlines() if line.startswith("{")]  # the job's JSON summary line
-    print(summaries[-1] if summaries else out[-2000:])
+    print(summary_line(out))
     return 0
 
 

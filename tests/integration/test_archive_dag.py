@@ -28,6 +28,12 @@ def test_dagbag_imports_the_archiving_dag() -> None:
     assert {t.task_id for t in dag.tasks} == {"check_size", "archive"}
     assert dag.get_task("archive").retries >= 1
     assert dag.get_task("check_size").downstream_task_ids == {"archive"}
+    # The job's own timeout ends it (with its output) before Airflow's; the lock outlives both.
+    from paylake.archive.tasks import JOB_TIMEOUT_S
+    from paylake.lock import DEFAULT_TTL
+
+    timeout = dag.get_task("archive").execution_timeout
+    assert JOB_TIMEOUT_S < timeout.total_seconds() < DEFAULT_TTL.total_seconds()
 
 
 @pytest.mark.integration

@@ -21,6 +21,11 @@ def test_dagbag_imports_kpi_refresh_without_errors() -> None:
     assert dag.max_active_runs == 1 and dag.catchup is False and dag.doc_md
     task = dag.get_task("refresh")
     assert task.retries >= 1 and task.retry_exponential_backoff
+    # The job's own timeout ends it (with its output) before Airflow's; the lock outlives both.
+    from paylake.kpi.job import LOCK_TTL
+    from paylake.kpi.tasks import JOB_TIMEOUT_S
+
+    assert JOB_TIMEOUT_S < task.execution_timeout.total_seconds() < LOCK_TTL.total_seconds()
 
 
 def test_dag_test_publishes_ground_truth(airflow_ready, paylake_env, mongo_db, redis_client) -> None:  # type: ignore[no-untyped-def]

@@ -20,3 +20,21 @@ def test_job_lines_keep_the_job_and_drop_spark_noise() -> None:
         "Traceback (most recent call last):",
         "pymongo.errors.ServerSelectionTimeoutError: 127.0.0.1:27017: [Errno 111] Connection refused",
     ]
+
+
+def test_a_job_past_its_timeout_raises_a_job_error_with_its_output(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from paylake import jobs
+    from paylake.settings import Settings
+
+    monkeypatch.setattr(jobs, "submit_command", lambda *_a: ["sh", "-c", "echo started; sleep 5"])
+    with pytest.raises(jobs.JobError, match=r"kpi_job.py did not finish within 1 s and was stopped:\nstarted"):
+        jobs.run_spark_script(Settings(), "kpi_job.py", timeout_s=1)
+
+
+def test_summary_line_is_the_last_json_line() -> None:
+    from paylake.jobs import summary_line
+
+    assert summary_line('progress\n{"a": 1}\n{"b": 2}\nbye\n') == '{"b": 2}'
+    assert summary_line("no summary") == "no summary"
