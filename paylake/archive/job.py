@@ -104,8 +104,13 @@ def _delete_archived(db: Database[Any], doc: dict[str, Any], archived: list[str]
     return deleted
 
 
-def _roll_forward(spark: SparkSession, db: Database[Any], cold: ColdFS, doc: dict[str, Any]) -> dict[str, Any]:
-    """Take a verified batch through publish → delete → complete; each step is safe to repeat."""
+def _roll_forward(
+    spark: SparkSession, db: Database[Any], cold: ColdFS, doc: dict[str, Any], verified_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """Take a verified batch through publish → delete → complete; each step is safe to repeat.
+
+    ``verified_ids``: the ids this process just read back from the temporary copy that the rename published;
+    without them (recovery in a later run) they are read again from the published files."""
     batch_id, state = str(doc["_id"]), doc["state"]
     paths = manifest.paths(batch_id, doc["date"])
     if state == "verified":
@@ -124,8 +129,8 @@ def _roll_forward(spark: SparkSession, db: Database[Any], cold: ColdFS, doc: dic
         manifest.advance(db, batch_id, "published")
         state = "published"
     if state == "published":
-        # Delete what the cold copy holds, re-read from the published files, not what was planned.
-        archived = spark_io.read_ids(spark, cold.uri(paths.final))
+        # Delete what the cold copy holds (read back from its files), not what was planned.
+        archived = verified_ids if verified_ids is not None else spark_io.read_ids(spark, cold.uri(paths.final))
         if checksum(archived) != doc["checksum"] or len(archived) != doc["rows"]:
             raise ArchiveError(f"batch {batch_id}: published files at {cold.uri(paths.final)} differ from the manifest")
         deleted = _delete_archived(db, doc, archived)
@@ -186,7 +191,7 @@ def archive_batch(
     cold.write_json(paths.tmp_json, manifest.to_json({**doc, **info, "state": "verified"}))
     faults.maybe_fail("verify")
     manifest.advance(db, batch.batch_id, "verified", **info)
-    return _roll_forward(spark, db, cold, {**doc, **info, "state": "verified"})
+    return _roll_forward(spark, db, cold, {**doc, **info, "state": "verified"}, verified_ids=back)
 
 
 def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = None) -> RunResult:
