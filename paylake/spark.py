@@ -12,11 +12,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-# FerretDB v1 lacks $sample/$bucketAuto, which the connector's default AutoBucketPartitioner uses.
-MONGO_PARTITIONER = "com.mongodb.spark.sql.connector.read.partitioner.PaginateIntoPartitionsPartitioner"
-# One query, one partition: for small reads (new data, dimensions). On FerretDB every partition's query
-# scans the whole collection, so fewer partitions is much faster there.
+# One query, one partition: what every job here reads with (new data, one archive slice, dimensions). On
+# FerretDB every partition's query scans the whole collection, and paginating costs ~15 s of planning.
 SINGLE_PARTITIONER = "com.mongodb.spark.sql.connector.read.partitioner.SinglePartitionPartitioner"
+# For large reads on a real MongoDB. FerretDB v1 lacks $sample/$bucketAuto, which the connector's default
+# AutoBucketPartitioner needs, so paginating is the multi-partition choice that works on both.
+MONGO_PARTITIONER = "com.mongodb.spark.sql.connector.read.partitioner.PaginateIntoPartitionsPartitioner"
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -64,7 +65,7 @@ def read_mongo(
     schema: StructType,
     pipeline: str | None = None,
     partition_size_mb: int = 64,
-    partitioner: str = MONGO_PARTITIONER,
+    partitioner: str = SINGLE_PARTITIONER,
 ) -> DataFrame:
     """Read a MongoDB collection with an explicit schema (FerretDB cannot infer one: no $sample)."""
     reader = (

@@ -139,7 +139,7 @@ def run_spark(
     from pyspark.sql import types as T
 
     from paylake.archive.spark_io import mongo_date
-    from paylake.spark import SINGLE_PARTITIONER, read_mongo
+    from paylake.spark import read_mongo
 
     client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
@@ -154,7 +154,7 @@ def run_spark(
         json.dumps([{"$match": {"event_time": {k: mongo_date(v) for k, v in bounds.items()}}}]) if bounds else None
     )
     hot = read_mongo(
-        spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline, partitioner=SINGLE_PARTITIONER
+        spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline
     )
     hot = hot.withColumnRenamed("_id", "transaction_id").withColumn("date", F.to_date("event_time")).cache()
     hot.count()  # materialise the hot side before listing cold (see the module docstring)

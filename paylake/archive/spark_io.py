@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from paylake import names, schema
 from paylake.archive.plan import HourBucket
 from paylake.settings import Settings
-from paylake.spark import SINGLE_PARTITIONER, read_mongo
+from paylake.spark import read_mongo
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -35,8 +35,7 @@ def histogram(spark: SparkSession, settings: Settings, watermark: datetime) -> l
         ]
     )
     pipeline = json.dumps([{"$project": {"event_time": 1, "ingest_time": 1}}])
-    # One cursor: on FerretDB the paginating partitioner costs ~15 s of planning queries per read.
-    hot = read_mongo(spark, settings, names.TRANSACTIONS, times, pipeline, partitioner=SINGLE_PARTITIONER)
+    hot = read_mongo(spark, settings, names.TRANSACTIONS, times, pipeline)
     slice_s = settings.archive_slice_min * 60
     hour = F.floor(F.unix_timestamp(F.col("event_time")) / slice_s) * slice_s
     uncounted = (F.col("ingest_time").cast("double") > F.lit(watermark.timestamp())).cast("long")
@@ -63,7 +62,7 @@ def read_batch(
     pipeline = batch_pipeline(start, end, watermark)
     # A batch is bounded (at most one day), so one cursor is enough.
     return read_mongo(
-        spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline, partitioner=SINGLE_PARTITIONER
+        spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline
     )
 
 

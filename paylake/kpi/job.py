@@ -31,7 +31,7 @@ from paylake.kpi import alerts, buckets, publisher, rules, state, transforms
 from paylake.lock import KPI_LOCK, LockBusy, held
 from paylake.mongo import BULK_CHUNK
 from paylake.settings import Settings
-from paylake.spark import SINGLE_PARTITIONER, read_mongo
+from paylake.spark import read_mongo
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -140,7 +140,6 @@ def _refresh(
         names.TRANSACTIONS,
         schema.spark_schema(mongo=True),
         hot_pipeline(lookback_from, target),
-        partitioner=SINGLE_PARTITIONER,
     ).localCheckpoint(eager=True)  # one consistent copy: later actions must not re-read a moving store
     is_new = F.col("ingest_time") > F.lit(lower) if lower else F.lit(True)
     upper = pending.upper if pending else _max_ingest(rows.filter(is_new))
@@ -150,7 +149,7 @@ def _refresh(
 
     # Each dimension is read once: enrich uses customers twice (the join and the median customer's spend).
     dims = [
-        read_mongo(spark, settings, coll, schema_fn(), partitioner=SINGLE_PARTITIONER).localCheckpoint(eager=True)
+        read_mongo(spark, settings, coll, schema_fn()).localCheckpoint(eager=True)
         for coll, schema_fn in (
             (names.MERCHANTS, transforms.merchant_schema),
             (names.CATEGORIES, transforms.category_schema),

@@ -55,14 +55,15 @@ def test_spark_writes_parquet_to_hdfs_read_back_over_webhdfs(spark, settings: Se
 
 def test_spark_reads_mongo_through_connector(spark, settings: Settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
     from paylake import schema
-    from paylake.spark import read_mongo
+    from paylake.spark import MONGO_PARTITIONER, read_mongo
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
     records = make_records(300, start, step=timedelta(minutes=1))
     for i, record in enumerate(records):
         record["amount"] = float(i + 1)
     mongo_db.transactions.insert_many([schema.to_mongo(r) for r in records])
-    frame = read_mongo(spark, settings, "transactions", schema.spark_schema(mongo=True), partition_size_mb=1)
+    frame = read_mongo(spark, settings, "transactions", schema.spark_schema(mongo=True), partition_size_mb=1,
+                       partitioner=MONGO_PARTITIONER)
     assert frame.count() == 300
     assert frame.agg({"amount": "sum"}).collect()[0][0] == sum(range(1, 301))
     pipeline = '[{"$match": {"amount": {"$gt": 200}}}]'
