@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bson import json_util
 from pymongo.collection import Collection
 from pymongo.operations import ReplaceOne, UpdateOne
 
@@ -31,3 +32,9 @@ def bulk_write_chunked(
         result = coll.bulk_write(list(ops[start : start + chunk]), ordered=ordered)
         upserted += [start + i for i in sorted(result.upserted_ids or {})]
     return upserted
+
+
+def match_pipeline(match: dict[str, Any]) -> str:
+    """A one-stage aggregation pipeline for the Spark connector's ``aggregation.pipeline`` option: the same
+    filter a pymongo ``find`` takes, datetimes included, as canonical extended JSON (``$date``/``$numberLong``)."""
+    return json_util.dumps([{"$match": match}], json_options=json_util.CANONICAL_JSON_OPTIONS)

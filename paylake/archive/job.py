@@ -29,7 +29,7 @@ from pymongo.database import Database
 from paylake import faults, names
 from paylake.archive import manifest, size, spark_io
 from paylake.archive.coldfs import ColdFS, open_cold
-from paylake.archive.plan import Batch, delete_ranges, docs_to_free, plan_batches
+from paylake.archive.plan import Batch, batch_filter, delete_ranges, docs_to_free, plan_batches
 from paylake.kpi.state import read_watermark
 from paylake.lock import held
 from paylake.settings import Settings
@@ -65,11 +65,8 @@ def checksum(ids: list[str]) -> str:
 
 
 def _batch_filter(doc: dict[str, Any]) -> dict[str, Any]:
-    """The documents the batch was read with: its event-time range, counted by the KPI job at plan time."""
-    return {
-        "event_time": {"$gte": doc["range_start"], "$lt": doc["range_end"]},
-        "ingest_time": {"$lte": doc["watermark"]},
-    }
+    """The documents the batch was read with (``plan.batch_filter`` of its manifest entry)."""
+    return batch_filter(doc["range_start"], doc["range_end"], doc["watermark"])
 
 
 def _delete_archived(db: Database[Any], doc: dict[str, Any], archived: list[str]) -> int:

@@ -20,6 +20,7 @@ import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 HOUR = timedelta(hours=1)
 
@@ -134,3 +135,9 @@ def delete_ranges(times: list[datetime], start: datetime, end: datetime, size: i
         low, i = ordered[i], i + size
     bounds.append((low, end))
     return bounds
+
+
+def batch_filter(start: datetime, end: datetime, watermark: datetime) -> dict[str, Any]:
+    """The hot documents of a batch: its event-time range, counted by the KPI job (ingest time ≤ the
+    watermark at plan time). The Spark read, the delete and its check all use this one filter."""
+    return {"event_time": {"$gte": start, "$lt": end}, "ingest_time": {"$lte": watermark}}

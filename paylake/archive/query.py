@@ -14,7 +14,6 @@ is either not listed yet (its rows are still hot) or listed and deduplicated.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -138,7 +137,7 @@ def run_spark(
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from paylake.archive.spark_io import mongo_date
+    from paylake.mongo import match_pipeline
     from paylake.spark import read_mongo
 
     client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
@@ -149,10 +148,8 @@ def run_spark(
         ]
     finally:
         client.close()
-    bounds = _event_bounds(date_from, date_to).get("event_time")
-    pipeline = (
-        json.dumps([{"$match": {"event_time": {k: mongo_date(v) for k, v in bounds.items()}}}]) if bounds else None
-    )
+    bounds = _event_bounds(date_from, date_to)
+    pipeline = match_pipeline(bounds) if bounds else None
     hot = read_mongo(
         spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline
     )

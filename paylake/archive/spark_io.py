@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from paylake import names, schema
-from paylake.archive.plan import HourBucket
+from paylake.archive.plan import HourBucket, batch_filter
+from paylake.mongo import match_pipeline
 from paylake.settings import Settings
 from paylake.spark import read_mongo
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-
-def mongo_date(moment: datetime) -> dict[str, Any]:
-    return {"$date": {"$numberLong": str(int(moment.timestamp() * 1000))}}
 
 
 def histogram(spark: SparkSession, settings: Settings, watermark: datetime) -> list[HourBucket]:
@@ -47,19 +44,10 @@ def histogram(spark: SparkSession, settings: Settings, watermark: datetime) -> l
     ]
 
 
-def batch_pipeline(start: datetime, end: datetime, watermark: datetime) -> str:
-    """The $match pushed down to MongoDB: the event-time range, counted documents only."""
-    match = {
-        "event_time": {"$gte": mongo_date(start), "$lt": mongo_date(end)},
-        "ingest_time": {"$lte": mongo_date(watermark)},
-    }
-    return json.dumps([{"$match": match}])
-
-
 def read_batch(
     spark: SparkSession, settings: Settings, start: datetime, end: datetime, watermark: datetime
 ) -> DataFrame:
-    pipeline = batch_pipeline(start, end, watermark)
+    pipeline = match_pipeline(batch_filter(start, end, watermark))
     # A batch is bounded (at most one day), so one cursor is enough.
     return read_mongo(
         spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline

@@ -29,7 +29,7 @@ from pymongo.database import Database
 from paylake import faults, names, schema
 from paylake.kpi import alerts, buckets, publisher, rules, state, transforms
 from paylake.lock import KPI_LOCK, LockBusy, held
-from paylake.mongo import BULK_CHUNK
+from paylake.mongo import BULK_CHUNK, match_pipeline
 from paylake.settings import Settings
 from paylake.spark import read_mongo
 
@@ -61,18 +61,14 @@ class RefreshResult:
         return json.dumps(data)
 
 
-def _date(moment: datetime) -> dict[str, Any]:
-    return {"$date": {"$numberLong": str(int(moment.timestamp() * 1000))}}
-
-
 def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
     """The $match the connector pushes down to MongoDB, where the ingest_time index serves it."""
     bounds: dict[str, Any] = {}
     if after is not None:
-        bounds["$gt"] = _date(after)
+        bounds["$gt"] = after
     if upper is not None:
-        bounds["$lte"] = _date(upper)
-    return json.dumps([{"$match": {"ingest_time": bounds}}]) if bounds else None
+        bounds["$lte"] = upper
+    return match_pipeline({"ingest_time": bounds}) if bounds else None
 
 
 def _max_ingest(frame: DataFrame) -> datetime | None:
