@@ -14,6 +14,7 @@ from pymongo.operations import ReplaceOne, UpdateOne
 # connection it holds itself and the server stalls for every client. Measured in the demo with a bulk
 # upsert of a few thousand alerts. Keep every bulk write well under that.
 BULK_CHUNK = 50
+DUPLICATE_KEY = 11000  # the server's error code for an insert whose _id is taken
 
 
 def bulk_write_chunked(

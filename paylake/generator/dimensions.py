@@ -99,10 +99,13 @@ def build_dimensions(seed: int = DEFAULT_SEED) -> Dimensions:
 def seed_dimensions(db: Any, dims: Dimensions | None = None) -> dict[str, int]:
     """Store every dimension document by ``_id`` (idempotent); return how many documents each holds.
 
-    Missing documents are inserted in bulk, changed ones replaced one by one, identical ones left alone
-    (upserts run at ~100/s on FerretDB/SQLite, bulk inserts at >10,000/s).
+    Missing documents are inserted in bulk, changed ones replaced in FerretDB-safe bulk chunks, identical ones
+    left alone (upserts run at ~100/s on FerretDB/SQLite, bulk inserts at >10,000/s).
     """
+    from pymongo import ReplaceOne
     from pymongo.errors import BulkWriteError
+
+    from paylake.mongo import DUPLICATE_KEY, bulk_write_chunked
 
     dims = dims or build_dimensions()
     counts = {}
@@ -114,11 +117,10 @@ def seed_dimensions(db: Any, dims: Dimensions | None = None) -> dict[str, int]:
             try:
                 db[collection].insert_many(missing, ordered=False)
             except BulkWriteError as exc:  # a concurrent seeder got there first: fine unless not a duplicate
-                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                     raise
-        for doc in docs:
-            if doc["_id"] in stored and stored[doc["_id"]] != doc:
-                db[collection].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        changed = [d for d in docs if d["_id"] in stored and stored[d["_id"]] != d]
+        bulk_write_chunked(db[collection], [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in changed])
         counts[collection] = db[collection].count_documents({})
     db[names.MERCHANTS].create_index("category")
     return counts

@@ -42,6 +42,7 @@ CITIES: tuple[City, ...] = (
     City("Sydney", "AU", "AUD", -33.8688, 151.2093, 2.5),
     City("Melbourne", "AU", "AUD", -37.8136, 144.9631, 2.0),
 )
+CITY_CURRENCY = {c.name: c.currency for c in CITIES}
 CITY_LAT = np.array([c.latitude for c in CITIES])
 CITY_LON = np.array([c.longitude for c in CITIES])
 CITY_COUNTRY = np.array([c.country for c in CITIES], dtype=object)

@@ -18,7 +18,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,8 @@ from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure
 
 from paylake import names, schema
+from paylake.mongo import DUPLICATE_KEY
 
-DUPLICATE_KEY = 11000
 # Errors after which the server state is unknown (connection lost, server shutting down): back off,
 # reconcile and retry. A write error other than a duplicate key is retried too (a restarting server may
 # reject writes); if it persists past the retry budget the record is dead-lettered with the server's reason.
@@ -59,9 +59,6 @@ class Counts:
     def line(self) -> str:
         return (f"generated {self.generated:,}  inserted {self.inserted:,}  duplicate {self.duplicate:,}  "
                 f"dead-lettered {self.dead_lettered:,}  failed {self.failed:,}")
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def route(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], list[str]]]]:
@@ -111,23 +108,23 @@ def _now_ms() -> datetime:
 
 
 class Ingestor:
-    def __init__(self, db: Any, counts: Counts | None = None, *, max_retry_s: float = 300.0,
-                 echo: Callable[[str], None] = _stderr, spill_path: Path | None = None, where: str = "MongoDB") -> None:
-        self.db, self.counts, self.echo = db, counts or Counts(), echo
+    def __init__(self, db: Any, *, max_retry_s: float = 300.0, echo: Callable[[str], None] = _stderr,
+                 spill_path: Path | None = None, where: str = "MongoDB") -> None:
+        self.counts, self.echo = Counts(), echo
         self.max_retry_s, self.spill_path, self.where = max_retry_s, spill_path, where
         self.tx = db[names.TRANSACTIONS]
         self.dead = db[names.DEAD_LETTER]
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
-        self.retries = 0
+        self._first: float | None = None  # when the first batch was handed in (the rate excludes start-up)
 
     def ingest(self, records: list[dict[str, Any]]) -> None:
         """Count ``records`` as generated, then store each one as fact, duplicate, dead letter or failure."""
         began = time.monotonic()
-        self._first = getattr(self, "_first", began)
+        first = self._first = began if self._first is None else self._first
         try:
             self._ingest(records)
         finally:
-            self.counts.seconds = time.monotonic() - self._first
+            self.counts.seconds = time.monotonic() - first
 
     def _ingest(self, records: list[dict[str, Any]]) -> None:
         self.counts.generated += len(records)
@@ -151,7 +148,6 @@ class Ingestor:
         if time.monotonic() - started > self.max_retry_s:
             return False
         delay = min(0.25 * 2 ** attempt, 5.0)
-        self.retries += 1
         self.echo(f"paylake generate: {self.where} unreachable ({type(exc).__name__}: {str(exc)[:120]}); "
                   f"retry {attempt + 1} in {delay:.1f}s")
         time.sleep(delay)

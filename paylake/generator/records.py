@@ -21,7 +21,6 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "category", "amount", "hour", "day_of_week", "payment_method", "channel", "device_type",
     "is_new_device", "distance_km", "status", "latency_ms", "is_fraud",
 )
-CITY_CURRENCY = {c.name: c.currency for c in geo.CITIES}
 
 
 class Pools:
@@ -32,7 +31,7 @@ class Pools:
             raise ValueError("the merchants/customers dimensions are empty: run `paylake dimensions`")
         m = sorted(dims.merchants, key=lambda d: (d["category"], d["_id"]))
         self.m_id = np.array([d["_id"] for d in m], dtype=object)
-        self.m_currency = np.array([CITY_CURRENCY.get(d["city"], "USD") for d in m], dtype=object)
+        self.m_currency = np.array([geo.CITY_CURRENCY.get(d["city"], "USD") for d in m], dtype=object)
         cats = np.array([d["category"] for d in m], dtype=object)
         self.categories = tuple(sorted(set(cats)))
         self.cat_start = {k: int(np.searchsorted(cats, k, "left")) for k in self.categories}

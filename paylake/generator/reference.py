@@ -45,7 +45,6 @@ PAYMENT_MIX = {
     "mobile_app": (("digital_wallet", "credit_card", "debit_card", "bnpl"), (0.5, 0.3, 0.15, 0.05)),
 }
 LATENCY_BASE_MS = {"in_store": 180.0, "online": 250.0, "mobile_app": 220.0}
-CITY_CURRENCY = {c.name: c.currency for c in geo.CITIES}
 
 
 class _World:
@@ -128,7 +127,7 @@ def _frame(rng: np.random.Generator, w: _World, *, times: np.ndarray, cust: np.n
         "event_time": pd.to_datetime(times).tz_localize(UTC),
         "customer_id": w.c_id[cust], "merchant_id": w.m_id[merch], "category": w.m_cat[merch],
         "amount": np.round(np.maximum(amount, 0.5), 2),
-        "currency": [CITY_CURRENCY[c] for c in w.m_city[merch]],
+        "currency": [geo.CITY_CURRENCY[c] for c in w.m_city[merch]],
         "payment_method": payment, "channel": channel, "device_type": device,
         "is_new_device": new_device.astype(bool),
         "latitude": np.round(lat, 5), "longitude": np.round(lon, 5), "country": country,
