@@ -98,8 +98,21 @@ def ensure_indexes(db: Any) -> None:
     db[names.TRANSACTIONS].create_index([("ingest_time", ASCENDING)], name="ingest_time_1")
 
 
-def _stderr(message: str) -> None:
+def stderr_line(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def backoff(attempt: int, started: float, max_retry_s: float, what: str, exc: Exception,
+            echo: Callable[[str], None], base_s: float = 0.25) -> bool:
+    """Sleep before retry ``attempt`` (exponential from ``base_s``, at most 5 s), saying why; False, without
+    sleeping, once ``max_retry_s`` have passed since ``started``."""
+    if time.monotonic() - started > max_retry_s:
+        return False
+    delay = min(base_s * 2 ** attempt, 5.0)
+    echo(f"paylake generate: {what} unreachable ({type(exc).__name__}: {str(exc)[:120]}); "
+         f"retry {attempt + 1} in {delay:.1f}s")
+    time.sleep(delay)
+    return True
 
 
 def _now_ms() -> datetime:
@@ -108,7 +121,7 @@ def _now_ms() -> datetime:
 
 
 class Ingestor:
-    def __init__(self, db: Any, *, max_retry_s: float = 300.0, echo: Callable[[str], None] = _stderr,
+    def __init__(self, db: Any, *, max_retry_s: float = 300.0, echo: Callable[[str], None] = stderr_line,
                  spill_path: Path | None = None, where: str = "MongoDB") -> None:
         self.counts, self.echo = Counts(), echo
         self.max_retry_s, self.spill_path, self.where = max_retry_s, spill_path, where
@@ -145,13 +158,7 @@ class Ingestor:
 
     def _backoff(self, attempt: int, started: float, exc: Exception) -> bool:
         """Sleep before the next attempt; False when the retry budget is spent."""
-        if time.monotonic() - started > self.max_retry_s:
-            return False
-        delay = min(0.25 * 2 ** attempt, 5.0)
-        self.echo(f"paylake generate: {self.where} unreachable ({type(exc).__name__}: {str(exc)[:120]}); "
-                  f"retry {attempt + 1} in {delay:.1f}s")
-        time.sleep(delay)
-        return True
+        return backoff(attempt, started, self.max_retry_s, self.where, exc, self.echo)
 
     def _insert_facts(self, docs: list[dict[str, Any]]) -> None:
         pending, attempt, started = docs, 0, time.monotonic()

@@ -32,10 +32,6 @@ class GeneratorError(RuntimeError):
     """The generator cannot run (no model, MongoDB unreachable for too long, ...)."""
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def where(settings: Settings) -> str:
     url = urlparse(settings.mongo_uri)
     return f"MongoDB at {url.hostname}:{url.port or 27017}"  # never the credentials
@@ -50,12 +46,9 @@ def with_retry(call: Callable[[], Any], what: str, max_retry_s: float, echo: Cal
         try:
             return call()
         except ConnectionFailure as exc:
-            if time.monotonic() - started > max_retry_s:
+            if not ingest.backoff(attempt, started, max_retry_s, what, exc, echo, base_s=0.5):
                 raise GeneratorError(f"{what} unreachable for {max_retry_s:.0f}s ({type(exc).__name__}); "
                                      "is the stack up? (`paylake stack up`)") from exc
-            delay = min(0.5 * 2 ** attempt, 5.0)
-            echo(f"paylake generate: {what} unreachable ({type(exc).__name__}); retry {attempt + 1} in {delay:.1f}s")
-            time.sleep(delay)
             attempt += 1
 
 
@@ -113,7 +106,7 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         start: datetime | None = None, speedup: float = 1.0, bad_rate: float = 0.0, batch_size: int = 5000,
         seed: int | None = None, progress: bool = True, synthesizer: Any = None,
         stop: threading.Event | None = None, max_retry_s: float = 300.0,
-        echo: Callable[[str], None] = _stderr) -> Counts:
+        echo: Callable[[str], None] = ingest.stderr_line) -> Counts:
     """Generate into MongoDB until ``count`` records, ``duration`` seconds, or ``stop``; return the counts."""
     import pymongo
 
