@@ -39,11 +39,10 @@ def _status(args: argparse.Namespace) -> int:
     from paylake.settings import load_settings
 
     settings = load_settings()
-    report = size.check(settings)
-    print(report.line())
     client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
         db = client[settings.mongo_db]
+        print(size.measure(db, settings).line())  # read-only: the dashboard's figure is the archiver's
         batches = manifest.all_batches(db)
         lock = db[names.LOCKS].find_one({"_id": ARCHIVE_LOCK})
     finally:

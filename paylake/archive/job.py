@@ -201,7 +201,6 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
             cold.exists("")  # fail fast, naming the URL, when cold storage is down (the DAG retries)
             result.recovered = recover(spark, db, cold)
             before = size.measure(db, settings, max_mb)
-            size.record(settings.redis_url, before)
             result.data_mb_before, result.threshold_mb = before.data_mb, before.threshold_mb
             result.low_water_mb = before.low_water_mb
             need = docs_to_free(before.data_bytes, before.docs, before.threshold_mb, before.low_water)
@@ -222,7 +221,7 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
                     if done is not None:
                         result.batches.append(manifest.to_json(done))
             after = size.measure(db, settings, max_mb) if result.batches else before
-            size.record(settings.redis_url, after)
+            size.record(settings.redis_url, after)  # once per run, after any move (recover may have moved some)
             manifest.publish_recent(db, settings.redis_url)  # every run: heals a restarted (empty) Redis
             result.data_mb_after = after.data_mb
     finally:

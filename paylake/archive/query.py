@@ -168,7 +168,6 @@ def run_spark(
     if date_to:
         cold = cold.where(F.col("date") <= F.lit(date_to))
     cold.createOrReplaceTempView("archive")
-    hot.createOrReplaceTempView("hot_rows")
     in_flight = cold.where(~F.col("batch").isin(complete)) if complete else cold
     fresh = hot.join(in_flight.select("transaction_id"), "transaction_id", "left_anti")
     cols = [*schema.FIELD_NAMES, "date"]
