@@ -62,6 +62,8 @@ def configure_logging(verbose: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pymongo.errors import ConnectionFailure
+
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
@@ -69,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, StackError) as exc:
         print(f"paylake: error: {exc}", file=sys.stderr)
         return 2
+    except ConnectionFailure as exc:  # any command whose MongoDB is down: one line, not pymongo's traceback
+        reason = str(exc).split(" (configured timeouts")[0]
+        print(f"paylake: error: MongoDB unreachable: {reason}. Is the stack up? (`make up`)", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("paylake: interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,5 @@
-"""Numbers that must be positive are refused up front, naming the flag (a zero batch size looped forever)."""
+"""Bad input and a missing server get one clear line: non-positive numbers are refused up front, naming the flag
+(a zero batch size looped forever), and a command whose MongoDB is down says so."""
 
 import pytest
 
@@ -21,3 +22,14 @@ def test_the_cli_refuses_non_positive_numbers(argv: list[str], capsys: pytest.Ca
 def test_the_generator_refuses_them_too(option: str) -> None:
     with pytest.raises(GeneratorError, match="must be positive"):
         run(Settings(), count=10, progress=False, **{option: 0})
+
+
+def test_a_command_whose_mongodb_is_down_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paylake.stack.process import free_port
+
+    monkeypatch.setenv("PAYLAKE_MONGO_URI", f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300")
+    assert main(["archive", "status"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("paylake: error: MongoDB unreachable:") and "Traceback" not in err
