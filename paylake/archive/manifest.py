@@ -85,6 +85,11 @@ def all_batches(db: Database[Any]) -> list[dict[str, Any]]:
     return list(db[names.ARCHIVE_MANIFEST].find({}).sort("_id", 1))
 
 
+def complete_ids(db: Database[Any]) -> set[str]:
+    """Batches whose hot copies are gone: their cold rows are the only ones (queries dedupe the others)."""
+    return {str(d["_id"]) for d in db[names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"_id": 1})}
+
+
 def batch_ids(db: Database[Any]) -> set[str]:
     return {str(d["_id"]) for d in db[names.ARCHIVE_MANIFEST].find({}, {"_id": 1})}
 

@@ -43,17 +43,19 @@ def _event_bounds(date_from: date | None, date_to: date | None) -> dict[str, Any
 
 
 def read_hot(
-    settings: Settings, date_from: date | None = None, date_to: date | None = None
+    settings: Settings, date_from: date | None = None, date_to: date | None = None, with_rows: bool = True
 ) -> tuple[set[str], pa.Table]:
-    """The set of complete batch ids (read first), then the hot transactions as an Arrow table with ``date``."""
+    """The set of complete batch ids (read first), then the hot transactions as an Arrow table with ``date``
+    (empty when ``with_rows`` is False: a query that reads only the archive)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
         db = client[settings.mongo_db]
-        complete = {str(d["_id"]) for d in db[names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"_id": 1})}
-        rows = [schema.from_mongo(d) for d in db[names.TRANSACTIONS].find(_event_bounds(date_from, date_to))]
+        complete = manifest.complete_ids(db)
+        rows = [schema.from_mongo(d) for d in db[names.TRANSACTIONS].find(_event_bounds(date_from, date_to))] \
+            if with_rows else []
     finally:
         client.close()
     table = pa.Table.from_pylist(rows, schema=schema.arrow_schema())
@@ -81,13 +83,14 @@ def _cold_schema() -> pa.Schema:
 
 
 def connect(
-    settings: Settings, date_from: date | None = None, date_to: date | None = None
+    settings: Settings, date_from: date | None = None, date_to: date | None = None, with_hot: bool = True
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the views ``transactions`` (hot ∪ cold) and ``archive`` (cold)."""
+    """A DuckDB connection with the views ``transactions`` (hot ∪ cold) and ``archive`` (cold); with
+    ``with_hot`` False the hot side of ``transactions`` is left empty (for SQL that reads only ``archive``)."""
     import duckdb
     import pyarrow.dataset as ds
 
-    complete, hot = read_hot(settings, date_from, date_to)
+    complete, hot = read_hot(settings, date_from, date_to, with_rows=with_hot)
     found = cold_dataset(settings)  # listed after the hot read: see the module docstring
     cold = found or ds.dataset(_cold_schema().empty_table())
     # Batches listed in cold but not complete in the manifest: their rows may still be hot too.
@@ -121,7 +124,12 @@ def _batch_of(path: str) -> str:
 def run_duckdb(
     settings: Settings, sql: str, date_from: date | None = None, date_to: date | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    con = connect(settings, date_from, date_to)
+    import duckdb
+
+    # Parse first: a syntax error fails before any read, and SQL that never names ``transactions`` (the
+    # archive alone) skips reading the whole hot store into memory.
+    tables = {name.lower() for name in duckdb.connect().get_table_names(sql)}
+    con = connect(settings, date_from, date_to, with_hot="transactions" in tables)
     try:
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
@@ -142,10 +150,7 @@ def run_spark(
 
     client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
-        complete = [
-            str(d["_id"])
-            for d in client[settings.mongo_db][names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"_id": 1})
-        ]
+        complete = sorted(manifest.complete_ids(client[settings.mongo_db]))
     finally:
         client.close()
     bounds = _event_bounds(date_from, date_to)
