@@ -31,12 +31,21 @@ python_env() {
 
 ferretdb() {
   if command -v mongod >/dev/null; then echo "mongod found on PATH: FerretDB not needed"; return 0; fi
-  local src=paylake/stack/ferretdb out=build/bin/paylake-ferretdb
+  local src=paylake/stack/ferretdb out=build/bin/paylake-ferretdb work=build/ferretdb
   if newer "$out" "$src"; then return 0; fi
   command -v go >/dev/null || { echo "Go is required to build FerretDB (no mongod on PATH)" >&2; exit 1; }
-  step "building FerretDB v1.24.2 (SQLite backend) from the Go module proxy"
-  mkdir -p build/bin
-  (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$ROOT/$out" .)
+  command -v patch >/dev/null || apt_install patch
+  step "building FerretDB v1.24.2 (SQLite backend) from the Go module proxy, with range-pushdown.patch"
+  # The module source is copied and patched under build/: the module cache stays pristine, and the
+  # patch (date lower bounds served by SQLite indexes, see the patch's comments) is reviewed in the repo.
+  rm -rf "$work" && mkdir -p "$work" build/bin
+  cp "$src/main.go" "$src/go.mod" "$src/go.sum" "$work/"
+  local module=github.com/FerretDB/FerretDB
+  (cd "$work" && go mod download "$module")
+  cp -r "$(cd "$work" && go list -m -f '{{.Dir}}' "$module")" "$work/FerretDB"
+  chmod -R u+w "$work/FerretDB"
+  patch -s -p1 -d "$work/FerretDB" < "$src/range-pushdown.patch"
+  (cd "$work" && go mod edit -replace "$module=./FerretDB" && CGO_ENABLED=0 go build -trimpath -o "$ROOT/$out" .)
 }
 
 jvm_jars() {
