@@ -1,4 +1,4 @@
-"""Flagged transactions: the ``alerts`` collection (upsert by transaction id) and the capped Redis list."""
+"""Flagged transactions: the ``alerts`` collection (keyed by transaction id) and the capped Redis list."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from pymongo import ReplaceOne
 from pymongo.database import Database
 
 from paylake import names
-from paylake.mongo import bulk_write_chunked
+from paylake.mongo import insert_new
 
 ALERT_COLUMNS = ("_id", "customer_id", "merchant_id", "amount", "is_fraud", "rules", "event_ms", "ingest_ms")
 
@@ -33,11 +32,12 @@ def from_row(row: Any, run_id: str) -> dict[str, Any]:
 
 
 def store(db: Database[Any], docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Upsert alerts by transaction id; return those that were new (a re-run does not repeat them)."""
-    if not docs:
-        return []
-    ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs]
-    return [docs[i] for i in bulk_write_chunked(db[names.ALERTS], ops, ordered=False)]
+    """Store alerts by transaction id; return those that were new (a re-run does not repeat them).
+
+    Alerts are only raised for the run's new range, so a duplicate comes from a crashed attempt at the same
+    range: that first copy is kept.
+    """
+    return [docs[i] for i in insert_new(db[names.ALERTS], docs)]
 
 
 def recent_json(doc: dict[str, Any]) -> str:

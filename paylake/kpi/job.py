@@ -5,7 +5,8 @@ Exactly-once, step by step (the watermark W means "every transaction with ingest
      largest ingest_time present when ``until`` is None; then clamped to the largest ingest_time actually
      read, so a document that lands later inside the range is still ahead of the watermark.
   2. the range and a run id are recorded as ``pending`` in kpi_state before anything is written;
-  3. alerts are upserted by transaction id; buckets are merged, each skipping a run id it already has;
+  3. alerts are inserted by transaction id (a re-run skips stored ones); buckets are merged, each skipping
+     a run id it already has;
   4. the watermark moves to ``upper`` and ``pending`` is cleared in one atomic document update;
   5. the snapshot is rebuilt from all buckets and swapped into Redis.
 A crash anywhere before 4 leaves ``pending``: the next run redoes the same range with the same run id.
