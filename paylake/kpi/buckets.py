@@ -61,7 +61,7 @@ def fold(cells: Iterable[Any]) -> list[Bucket]:
     return [by_minute[k] for k in sorted(by_minute)]
 
 
-def _increments(delta: Bucket) -> dict[str, Any]:
+def increments(delta: Bucket) -> dict[str, Any]:
     inc: dict[str, Any] = {name: getattr(delta, name) for name in SUMS}
     inc |= {f"hist.{k}": v for k, v in delta.hist.items()}
     inc |= {f"revenue.{k}": v for k, v in delta.revenue.items()}
@@ -82,12 +82,17 @@ def merge(
     check-then-update is per bucket and the update itself is atomic.
     """
     coll = db[names.KPI_MINUTES]
+    if not deltas:
+        return 0
     ids = [bucket_id(d.minute) for d in deltas]
-    applied = {d["_id"] for d in coll.find({"_id": {"$in": ids}, "runs": run_id}, {"_id": 1})}
+    # The minute bound lets the index serve the lookup ($in alone scans every bucket ever kept on FerretDB).
+    since = min(d.minute for d in deltas)
+    query = {"minute": {"$gte": since}, "_id": {"$in": ids}, "runs": run_id}
+    applied = {d["_id"] for d in coll.find(query, {"_id": 1})}
     ops = [
         UpdateOne(
             {"_id": key},
-            {"$inc": _increments(delta), "$push": {"runs": run_id}, "$setOnInsert": {"minute": delta.minute}},
+            {"$inc": increments(delta), "$push": {"runs": run_id}, "$setOnInsert": {"minute": delta.minute}},
             upsert=True,
         )
         for key, delta in zip(ids, deltas, strict=True)
@@ -103,10 +108,14 @@ def load(db: Database[Any], since: datetime | None = None) -> list[Bucket]:
     return [to_bucket(doc) for doc in db[names.KPI_MINUTES].find(query, {"runs": 0}).sort("minute", ASCENDING)]
 
 
-def to_bucket(doc: dict[str, Any]) -> Bucket:
-    minute: datetime = doc["minute"]
+def utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def to_bucket(doc: dict[str, Any], minute: datetime | None = None) -> Bucket:
+    """A Bucket from a stored document (a minute bucket, or the totals document given its first minute)."""
     return Bucket(
-        minute=minute if minute.tzinfo else minute.replace(tzinfo=UTC),
+        minute=utc(minute or doc["minute"]),
         **{name: doc.get(name, 0) for name in SUMS},
         hist={int(k): int(v) for k, v in (doc.get("hist") or {}).items()},
         revenue={str(k): float(v) for k, v in (doc.get("revenue") or {}).items()},

@@ -17,6 +17,7 @@ from paylake.kpi.rules import RULES
 from paylake.kpi.snapshot import SERIES_METRICS, Headline, Series, Snapshot, new_version
 
 SERIES_MINUTES = 24 * 60
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -65,6 +66,21 @@ def total(buckets: Iterable[Bucket], minute: datetime) -> Bucket:
     return out
 
 
+@dataclass
+class AllTime:
+    """Every bucket summed, and the minutes they span (kept up to date by the job: see totals.py)."""
+
+    sums: Bucket
+    first_minute: datetime | None  # the earliest bucket's minute; None when there is no bucket
+    end_minute: datetime | None  # one minute past the latest bucket's minute
+
+    @classmethod
+    def of(cls, buckets: Sequence[Bucket]) -> AllTime:
+        first = min((b.minute for b in buckets), default=None)
+        end = max((b.minute + timedelta(minutes=1) for b in buckets), default=None)
+        return cls(total(buckets, first or EPOCH), first, end)
+
+
 def headline(window: str, start: datetime | None, end: datetime, t: Bucket, minutes: float) -> Headline:
     return Headline(
         window=window,
@@ -85,23 +101,27 @@ def headline(window: str, start: datetime | None, end: datetime, t: Bucket, minu
     )
 
 
-def build_snapshot(buckets: Sequence[Bucket], watermark: datetime, published_at: datetime) -> Snapshot:
+def build_snapshot(
+    buckets: Sequence[Bucket], watermark: datetime, published_at: datetime, all_time: AllTime | None = None
+) -> Snapshot:
+    """The snapshot from the buckets of the last 24 h (or more) and the all-time sums (by default, the sum
+    of ``buckets``, which must then be every bucket)."""
     as_of = floor_minute(watermark)
+    everything = all_time or AllTime.of(buckets)
     headlines: dict[str, Headline] = {}
     revenue: dict[str, dict[str, float]] = {}
     for window, seconds in names.WINDOWS.items():
         if seconds is None:
-            chosen = list(buckets)
-            first = min((b.minute for b in chosen), default=as_of)
-            end = max([as_of, *(b.minute + timedelta(minutes=1) for b in chosen)])
+            t = everything.sums
+            first = everything.first_minute or as_of
+            end = max(as_of, everything.end_minute or as_of)
             start = None
             minutes = max((end - first).total_seconds() / 60, 1.0)
         else:
             start = as_of - timedelta(seconds=seconds)
             end = as_of
-            chosen = [b for b in buckets if start <= b.minute < as_of]
+            t = total((b for b in buckets if start <= b.minute < as_of), as_of)
             minutes = seconds / 60
-        t = total(chosen, as_of)
         headlines[window] = headline(window, start, end, t, minutes)
         revenue[window] = dict(t.revenue)
     return Snapshot(
@@ -112,7 +132,7 @@ def build_snapshot(buckets: Sequence[Bucket], watermark: datetime, published_at:
         headlines=headlines,
         revenue_by_category=revenue,
         series=series(buckets, as_of),
-        rules=rule_figures(buckets),
+        rules=rule_figures(everything.sums),
     )
 
 
@@ -134,9 +154,8 @@ def series(buckets: Sequence[Bucket], as_of: datetime) -> Series:
     return Series(minutes=[iso(m) for m in minutes], values=values)
 
 
-def rule_figures(buckets: Sequence[Bucket]) -> dict[str, float]:
+def rule_figures(t: Bucket) -> dict[str, float]:
     """All-time precision and recall of the rules against the labels, and how often each rule fired."""
-    t = total(buckets, datetime(1970, 1, 1, tzinfo=UTC))
     figures = {
         "precision": _ratio(t.flagged_fraud_count, t.flagged_count),
         "recall": _ratio(t.flagged_fraud_count, t.fraud_count),

@@ -6,9 +6,9 @@ Exactly-once, step by step (the watermark W means "every transaction with ingest
      read, so a document that lands later inside the range is still ahead of the watermark.
   2. the range and a run id are recorded as ``pending`` in kpi_state before anything is written;
   3. alerts are inserted by transaction id (a re-run skips stored ones); buckets are merged, each skipping
-     a run id it already has;
+     a run id it already has; the all-time totals take the run's delta unless they hold it (totals.py);
   4. the watermark moves to ``upper`` and ``pending`` is cleared in one atomic document update;
-  5. the snapshot is rebuilt from all buckets and swapped into Redis.
+  5. the snapshot is rebuilt from the last 24 h of buckets and the totals, and swapped into Redis.
 A crash anywhere before 4 leaves ``pending``: the next run redoes the same range with the same run id.
 A crash after 4 (e.g. Redis down) loses nothing: the next run republishes from the buckets.
 The data is chosen by ingest time from the stores, never by the wall clock.
@@ -28,7 +28,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import faults, names, schema
-from paylake.kpi import alerts, buckets, publisher, rules, state, transforms
+from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
 from paylake.lock import KPI_LOCK, LockBusy, held
 from paylake.mongo import BULK_CHUNK, match_pipeline
 from paylake.settings import Settings
@@ -173,6 +173,7 @@ def _refresh(
     faults.maybe_fail("alerts")
     chunk = 1 if faults.armed("merge_partial") else BULK_CHUNK
     applied = buckets.merge(db, run.run_id, deltas, lambda: faults.maybe_fail("merge_partial"), chunk)
+    totals.add(db, run.run_id, deltas)
     faults.maybe_fail("merge")
     state.commit(db, run)
     log.info("kpi: merged at %.1fs", time.monotonic() - started)

@@ -1,9 +1,9 @@
-"""Publish the KPI snapshot to Redis from the MongoDB buckets (the whole history, every time)."""
+"""Publish the KPI snapshot to Redis from MongoDB: the last 24 h of minute buckets and the all-time totals."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -11,8 +11,8 @@ from pymongo.database import Database
 
 from paylake import names
 from paylake.cache import connect, redacted
-from paylake.kpi import alerts, buckets, snapshot
-from paylake.kpi.headline import build_snapshot
+from paylake.kpi import alerts, buckets, snapshot, totals
+from paylake.kpi.headline import SERIES_MINUTES, build_snapshot, floor_minute
 from paylake.settings import Settings
 
 
@@ -25,10 +25,12 @@ def publish(
 ) -> snapshot.Snapshot:
     """Rebuild the snapshot from every stored bucket and swap it in atomically; push the new alerts.
 
-    Rebuilding from all buckets (not patching Redis) is what makes a Redis wipe harmless. A wiped
+    Rebuilding from MongoDB (not patching Redis) is what makes a Redis wipe harmless: the buckets of the
+    last 24 hours give the windows and series, the totals document the all-time figures. A wiped
     recent-alerts list is refilled from the alerts collection.
     """
-    snap = build_snapshot(buckets.load(db), watermark, now)
+    recent = buckets.load(db, since=floor_minute(watermark) - timedelta(minutes=SERIES_MINUTES))
+    snap = build_snapshot(recent, watermark, now, totals.load(db))
     client = connect(settings.redis_url)
     try:
         if client.exists(names.ALERTS_RECENT):

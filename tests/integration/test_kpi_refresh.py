@@ -9,7 +9,8 @@ from factories import make_records
 from kpi_truth import check_snapshot, insert, seed_dimensions
 
 from paylake import names
-from paylake.kpi import snapshot, state
+from paylake.kpi import buckets, snapshot, state, totals
+from paylake.kpi.headline import AllTime
 from paylake.kpi.job import run_refresh
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -44,6 +45,27 @@ def test_refresh_twice_with_late_events_equals_ground_truth(spark, settings, mon
     check_snapshot(mongo_db, snap)
     flagged = mongo_db[names.ALERTS].count_documents({})
     assert snap.headlines["all"].flagged_count == flagged
+    assert_totals_match_buckets(mongo_db)
+
+    # Totals lost (or a store from before they existed): the next publish rebuilds them from the buckets.
+    mongo_db[names.KPI_STATE].delete_one({"_id": totals.TOTALS_ID})
+    run_refresh(spark, settings)
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 950
+    check_snapshot(mongo_db, snap)
+    assert_totals_match_buckets(mongo_db)
+
+
+def assert_totals_match_buckets(db) -> None:  # type: ignore[no-untyped-def]
+    """The totals document holds exactly the sum of every stored bucket."""
+    kept = db[names.KPI_STATE].find_one({"_id": totals.TOTALS_ID})
+    assert kept is not None
+    stored, summed = totals.load(db), AllTime.of(buckets.load(db))
+    assert (stored.first_minute, stored.end_minute) == (summed.first_minute, summed.end_minute)
+    for name in buckets.SUMS:
+        assert getattr(stored.sums, name) == pytest.approx(getattr(summed.sums, name)), name
+    assert stored.sums.hist == summed.sums.hist and stored.sums.rules == summed.sums.rules
+    assert stored.sums.revenue == pytest.approx(summed.sums.revenue)
 
 
 @pytest.mark.parametrize("step", ["merge_partial", "merge"])
@@ -51,6 +73,10 @@ def test_crash_then_rerun_never_double_counts(spark, settings, mongo_db, redis_c
     from paylake.faults import FAULT_ENV, InjectedFault
 
     seed_dimensions(mongo_db)
+    insert(mongo_db, make_records(60, T0 - timedelta(minutes=10), prefix="first"))
+    run_refresh(spark, settings)  # from here on the totals document exists: the crash below may hit its update
+    watermark = state.read_watermark(mongo_db)
+    buckets_before = mongo_db[names.KPI_MINUTES].count_documents({})
     # Spread over 3 minutes plus late events: several buckets, so a partial merge leaves some applied.
     insert(mongo_db, make_records(180, T0, prefix="a"))
     late = make_records(20, T0 - timedelta(hours=3), prefix="late", ingest_delay=timedelta(hours=3, minutes=2))
@@ -58,15 +84,16 @@ def test_crash_then_rerun_never_double_counts(spark, settings, mongo_db, redis_c
     monkeypatch.setenv(FAULT_ENV, step)
     with pytest.raises(InjectedFault):
         run_refresh(spark, settings)
-    assert state.read_watermark(mongo_db) is None and state.read_pending(mongo_db) is not None
-    assert mongo_db[names.KPI_MINUTES].count_documents({}) >= 1  # some (or all) buckets already merged
+    assert state.read_watermark(mongo_db) == watermark and state.read_pending(mongo_db) is not None
+    assert mongo_db[names.KPI_MINUTES].count_documents({}) > buckets_before  # some (or all) buckets merged
     monkeypatch.delenv(FAULT_ENV)
     resumed = run_refresh(spark, settings)
     assert resumed.resumed and resumed.new_count == 200
     assert state.read_pending(mongo_db) is None
     snap = snapshot.read(redis_client)
-    assert snap is not None and snap.headlines["all"].count == 200
+    assert snap is not None and snap.headlines["all"].count == 260
     check_snapshot(mongo_db, snap)
+    assert_totals_match_buckets(mongo_db)
     # Every alert reached the recent list exactly once.
     recent = redis_client.lrange(names.ALERTS_RECENT, 0, -1)
     assert len(recent) == len(set(recent)) == min(mongo_db[names.ALERTS].count_documents({}), names.ALERTS_RECENT_MAX)
