@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pymongo
 
-from paylake import names, schema
-from paylake.generator import dimensions, ingest, model, records, reference, stream
+from paylake import indexes, names, schema
+from paylake.generator import dimensions, model, records, reference, stream
 from paylake.settings import Settings, load_settings
 from paylake.stack.process import free_port
 from paylake.stack.servers import mongo_service
@@ -53,7 +53,7 @@ def _model(settings: Settings) -> object:
 
 def _raw(client: pymongo.MongoClient, db_name: str, docs: list[dict]) -> float:
     db = client[db_name]
-    ingest.ensure_indexes(db)
+    indexes.ensure(db)
     started = time.perf_counter()
     for i in range(0, len(docs), BATCH):
         db[names.TRANSACTIONS].insert_many(docs[i:i + BATCH], ordered=False)
@@ -66,7 +66,7 @@ def _generator(settings: Settings, synth: object, count: int) -> tuple[float, fl
     """(steady-state rate from the first batch on, rate of the whole call including start-up)."""
     client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri)
     dimensions.seed_dimensions(client[settings.mongo_db])
-    ingest.ensure_indexes(client[settings.mongo_db])
+    indexes.ensure(client[settings.mongo_db])
     client.close()
     started = time.perf_counter()
     counts = stream.run(settings, count=count, batch_size=BATCH, synthesizer=synth, progress=False, seed=1)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pymongo
 
-from paylake import names
+from paylake import indexes, names
 from paylake.kpi import buckets, totals
 from paylake.kpi.headline import SERIES_MINUTES, build_snapshot
 from paylake.kpi.rules import RULES
@@ -75,7 +75,7 @@ def main() -> None:
     try:
         db = client[settings.mongo_db]
         client.drop_database(settings.mongo_db)
-        buckets.ensure_indexes(db)
+        indexes.ensure(db)
         rng = random.Random(7)
         minutes = args.days * 24 * 60
         docs = [bucket_doc(END - timedelta(minutes=minutes - i), rng) for i in range(minutes)]

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure
 
 from paylake import names, schema
@@ -90,12 +89,6 @@ def _storable(value: Any) -> Any:
 def dead_letter_doc(record: dict[str, Any], reasons: list[str], received_at: datetime) -> dict[str, Any]:
     """The dead-letter document: the raw record (made storable), every reason, when, and from where."""
     return {"record": _storable(record), "reasons": reasons, "received_at": received_at, "source": "generator"}
-
-
-def ensure_indexes(db: Any) -> None:
-    """``_id`` is unique by itself; the KPI job reads by ``ingest_time``, archiving by ``event_time``."""
-    db[names.TRANSACTIONS].create_index([("event_time", ASCENDING)], name="event_time_1")
-    db[names.TRANSACTIONS].create_index([("ingest_time", ASCENDING)], name="ingest_time_1")
 
 
 def stderr_line(message: str) -> None:

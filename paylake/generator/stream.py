@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from paylake import indexes
 from paylake.generator import dimensions, ingest, model, records
 from paylake.generator.ingest import Counts, Ingestor
 from paylake.settings import Settings
@@ -128,7 +129,7 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
     db, label = client[settings.mongo_db], where(settings)
     try:
         with_retry(lambda: dimensions.ensure_dimensions(db), label, max_retry_s, echo)
-        with_retry(lambda: ingest.ensure_indexes(db), label, max_retry_s, echo)
+        with_retry(lambda: indexes.ensure(db), label, max_retry_s, echo)
         pools = records.Pools(with_retry(lambda: dimensions.load_dimensions(db), label, max_retry_s, echo))
         producer = _Producer(synthesizer, pools, max(batch_size, 10_000), count, seed)
         spill = settings.state_dir / "generator" / f"failed-{producer.prefix}.jsonl"

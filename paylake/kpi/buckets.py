@@ -35,14 +35,6 @@ def field_key(name: str) -> str:
     return name.replace(".", "_").replace("$", "_") or "_"
 
 
-def ensure_indexes(db: Database[Any]) -> None:
-    """Indexes the KPI job relies on (idempotent; production creates them too)."""
-    db[names.TRANSACTIONS].create_index([("ingest_time", ASCENDING)], name="ingest_time_1")
-    db[names.TRANSACTIONS].create_index([("event_time", ASCENDING)], name="event_time_1")
-    db[names.KPI_MINUTES].create_index([("minute", ASCENDING)], name="minute_1")
-    db[names.ALERTS].create_index([("event_time", ASCENDING)], name="event_time_1")
-
-
 def fold(cells: Iterable[Any]) -> list[Bucket]:
     """Buckets (oldest first) from rows of transforms.minute_cells (pyspark Rows or dicts)."""
     by_minute: dict[int, Bucket] = {}

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from paylake import faults, names, schema
+from paylake import faults, indexes, names, schema
 from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
 from paylake.lock import KPI_LOCK, LockBusy, held
 from paylake.mongo import BULK_CHUNK, match_pipeline
@@ -91,7 +91,7 @@ def run_refresh(
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
         db = client[settings.mongo_db]
-        buckets.ensure_indexes(db)
+        indexes.ensure(db)
         # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
         with held(db, KPI_LOCK, LOCK_TTL):
             return _refresh(spark, settings, db, until, config, started)

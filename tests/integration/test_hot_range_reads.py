@@ -9,17 +9,23 @@ evaluated here, over documents that a careless SQL translation would drop or kee
 
 from __future__ import annotations
 
+import logging
 import operator
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from bson import json_util
+from pymongo import MongoClient
 from pymongo.database import Database
 
-from paylake import names
-from paylake.kpi import buckets
+from paylake import indexes, names
 from paylake.kpi.job import hot_pipeline
+from paylake.settings import load_settings
+from paylake.stack.process import free_port
+from paylake.stack.servers import mongo_service
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ODD_VALUES: dict[str, Any] = {  # ingest_time values other than one ordinary date
@@ -48,7 +54,7 @@ def _matches(value: Any, bounds: dict[str, datetime]) -> bool:
 
 @pytest.fixture
 def ranged(mongo_db: Database[Any]) -> Database[Any]:
-    buckets.ensure_indexes(mongo_db)  # the KPI job's indexes, ingest_time among them
+    indexes.ensure(mongo_db)  # the KPI job's indexes, ingest_time among them
     docs: list[dict[str, Any]] = [
         {"_id": f"t{i:03d}", "ingest_time": T0 + timedelta(seconds=i - 50)} for i in range(100)
     ]
@@ -93,3 +99,42 @@ def _utc(value: Any) -> Any:
     if isinstance(value, list):
         return [_utc(v) for v in value]
     return value
+
+
+def test_an_index_from_an_unpatched_build_is_recreated(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Upgrading: a data directory whose index an unpatched FerretDB made, opened by the patched build."""
+    settings = load_settings({}).with_overrides(
+        state_dir=tmp_path, mongo_uri=f"mongodb://127.0.0.1:{free_port()}", mongo_db="upgrade"
+    )
+    server = mongo_service(settings, tmp_path / "run")  # its own server: the index is swapped while it is down
+    server.start()
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
+    transactions = client[settings.mongo_db][names.TRANSACTIONS]
+    try:
+        indexes.ensure(client[settings.mongo_db])
+        served = indexes.range_uses_index(transactions, "ingest_time")
+        if served is None:  # a real mongod: its planner chooses; nothing to repair
+            return
+        assert served is True
+        server.stop()
+        _put_back_json_text_index(tmp_path / "mongo" / "upgrade.sqlite", "ingest_time")
+        server.start()
+        assert indexes.range_uses_index(transactions, "ingest_time") is False
+
+        with caplog.at_level(logging.WARNING, logger="paylake.indexes"):
+            indexes.ensure(client[settings.mongo_db])
+        assert indexes.range_uses_index(transactions, "ingest_time") is True
+        assert "recreating it" in caplog.text and "lacks paylake's range patch" not in caplog.text
+    finally:
+        client.close()
+        server.stop()
+
+
+def _put_back_json_text_index(path: Path, field: str) -> None:
+    """Replace the field's index by the one an unpatched FerretDB creates (on JSON text, ``->``)."""
+    with sqlite3.connect(path) as sql:
+        name, table = sql.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name LIKE ?", (f"%{field}_1",)
+        ).fetchone()
+        sql.execute(f'DROP INDEX "{name}"')
+        sql.execute(f'CREATE INDEX "{name}" ON "{table}" (_ferretdb_sjson->"{field}")')
