@@ -134,10 +134,12 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         producer = _Producer(synthesizer, pools, max(batch_size, 10_000), count, seed)
         spill = settings.state_dir / "generator" / f"failed-{producer.prefix}.jsonl"
         ingestor = Ingestor(db, max_retry_s=max_retry_s, echo=echo, spill_path=spill, where=label)
+        # The bad records get their own stream of the seed: the producer's generator is another thread's.
+        bad_rng = np.random.default_rng(None if seed is None else [seed, 1])
         producer.start()
         try:
             with _sigint_stops(stop, echo):
-                _loop(producer, ingestor, stop, count=count, duration=duration, rate=rate, start=start,
+                _loop(producer, ingestor, stop, bad_rng, count=count, duration=duration, rate=rate, start=start,
                       speedup=speedup, bad_rate=bad_rate, batch_size=batch_size, progress=progress, echo=echo)
         finally:
             producer.stop.set()
@@ -149,10 +151,10 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         client.close()
 
 
-def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, *, count: int | None,
-          duration: float | None, rate: float | None, start: datetime | None, speedup: float, bad_rate: float,
-          batch_size: int, progress: bool, echo: Callable[[str], None]) -> None:
-    counts, rng = ingestor.counts, np.random.default_rng()
+def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, bad_rng: np.random.Generator, *,
+          count: int | None, duration: float | None, rate: float | None, start: datetime | None, speedup: float,
+          bad_rate: float, batch_size: int, progress: bool, echo: Callable[[str], None]) -> None:
+    counts = ingestor.counts
     wall0 = time.monotonic()
     live0 = datetime.now(UTC)
     # Paced runs emit small batches (about 0.5 s of traffic) so the stream looks continuous.
@@ -194,7 +196,7 @@ def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, *, cou
         for i, record in enumerate(batch):
             record["event_time"] = clock(last_wall + span * (i + 1)) if span else t_from
         last_wall = now
-        records.inject_bad(batch, bad_rate, rng)
+        records.inject_bad(batch, bad_rate, bad_rng)
         ingestor.ingest(batch)
         if progress and (now - last_print >= (1.0 if tty else 10.0)):
             last_print = now

@@ -58,6 +58,19 @@ def test_bad_records_go_to_dead_letter_and_counts_add_up(settings: Settings, mon
     assert all(f["ingest_time"].tzinfo is not None for f in facts)
 
 
+def test_the_seed_also_decides_the_bad_records(settings: Settings, mongo_db: Any) -> None:
+    def reasons_of_a_run(database: str) -> list[str]:
+        stream.run(settings.with_overrides(mongo_db=database), count=3000, bad_rate=0.05, batch_size=1000,
+                   seed=4, synthesizer=ReplaySynthesizer(), progress=False)
+        letters = mongo_db.client[database][names.DEAD_LETTER].find({}, {"reasons": 1})
+        return sorted(r for letter in letters for r in letter["reasons"])
+
+    first = reasons_of_a_run(mongo_db.name)
+    second = reasons_of_a_run(f"{mongo_db.name}_again")
+    mongo_db.client.drop_database(f"{mongo_db.name}_again")
+    assert first and first == second
+
+
 def test_server_restart_mid_run_loses_nothing(stack_settings: Settings, settings: Settings, mongo_db: Any) -> None:
     mongo = next(s for s in manager.services(stack_settings) if s.name == "mongo")
     restarted = threading.Event()
