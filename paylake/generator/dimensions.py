@@ -126,15 +126,15 @@ def seed_dimensions(db: Any, dims: Dimensions | None = None) -> dict[str, int]:
     return counts
 
 
-def ensure_dimensions(db: Any) -> None:
-    """Seed the dimensions unless every expected document is already there (cheap check at generator start)."""
-    dims = build_dimensions()
-    expected = {names.CATEGORIES: dims.categories, names.MERCHANTS: dims.merchants, names.CUSTOMERS: dims.customers}
-    for collection, docs in expected.items():
-        ids = [d["_id"] for d in docs]
-        if db[collection].count_documents({"_id": {"$in": ids}}) != len(ids):
-            seed_dimensions(db, dims)
-            return
+def ensure_dimensions(db: Any) -> Dimensions:
+    """The stored dimensions, seeded first when an expected document is missing (one read when none is)."""
+    stored, dims = load_dimensions(db), build_dimensions()
+    pairs = ((dims.categories, stored.categories), (dims.merchants, stored.merchants),
+             (dims.customers, stored.customers))
+    if all({d["_id"] for d in expected} <= {d["_id"] for d in have} for expected, have in pairs):
+        return stored
+    seed_dimensions(db, dims)
+    return load_dimensions(db)
 
 
 def load_dimensions(db: Any) -> Dimensions:

@@ -128,9 +128,8 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
                                                       serverSelectionTimeoutMS=3000, connectTimeoutMS=3000)
     db, label = client[settings.mongo_db], where(settings)
     try:
-        with_retry(lambda: dimensions.ensure_dimensions(db), label, max_retry_s, echo)
+        pools = records.Pools(with_retry(lambda: dimensions.ensure_dimensions(db), label, max_retry_s, echo))
         with_retry(lambda: indexes.ensure(db), label, max_retry_s, echo)
-        pools = records.Pools(with_retry(lambda: dimensions.load_dimensions(db), label, max_retry_s, echo))
         producer = _Producer(synthesizer, pools, max(batch_size, 10_000), count, seed)
         spill = settings.state_dir / "generator" / f"failed-{producer.prefix}.jsonl"
         ingestor = Ingestor(db, max_retry_s=max_retry_s, echo=echo, spill_path=spill, where=label)

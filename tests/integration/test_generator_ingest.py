@@ -136,3 +136,13 @@ def test_simulated_clock_for_backfill(settings: Settings, mongo_db: Any, speedup
     times = [d["event_time"] for d in mongo_db[names.TRANSACTIONS].find({}, {"event_time": 1})]
     span_h = (max(times) - min(times)).total_seconds() / 3600
     assert min(times) >= start and 1.0 < span_h < 3.0  # ~2 s of wall time at 3600× ≈ 2 simulated hours
+
+
+def test_ensure_dimensions_seeds_what_is_missing_and_returns_what_is_stored(mongo_db: Any) -> None:
+    first = dimensions.ensure_dimensions(mongo_db)  # an empty database: seeded, then read back
+    assert len(first.merchants) == mongo_db[names.MERCHANTS].count_documents({}) > 0
+    gone = first.merchants[0]["_id"]
+    mongo_db[names.MERCHANTS].delete_one({"_id": gone})
+    again = dimensions.ensure_dimensions(mongo_db)
+    assert gone in {m["_id"] for m in again.merchants}
+    assert (len(again.categories), len(again.customers)) == (len(first.categories), len(first.customers))
