@@ -8,8 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from paylake.settings import SettingsError
-from paylake.stack.process import StackError
+from paylake.errors import PaylakeError
 
 # Modules exposing ``register(subparsers)``; each keeps its heavy imports inside its handlers.
 COMMAND_MODULES = (
@@ -68,9 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (SettingsError, StackError) as exc:
+    except PaylakeError as exc:  # every expected failure: one line, its exit code (see paylake/errors.py)
         print(f"paylake: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except ConnectionFailure as exc:  # any command whose MongoDB is down: one line, not pymongo's traceback
         reason = str(exc).split(" (configured timeouts")[0]
         print(f"paylake: error: MongoDB unreachable: {reason}. Is the stack up? (`make up`)", file=sys.stderr)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from paylake.errors import ServiceError
 from paylake.settings import REPO_ROOT, Settings, settings_env
 from paylake.spark import spark_conf
 
@@ -27,7 +28,7 @@ SPARK_LOG_LINE = re.compile(
 )
 
 
-class JobError(RuntimeError):
+class JobError(ServiceError):
     """A Spark job exited with an error; the message carries the tail of its output."""
 
 

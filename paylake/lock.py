@@ -21,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from paylake import names
+from paylake.errors import ServiceError
 
 ARCHIVE_LOCK = "archive"
 KPI_LOCK = "kpi_refresh"
@@ -42,7 +43,7 @@ def _holder_is_dead(owner: str) -> bool:
     return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
 
 
-class LockBusy(RuntimeError):
+class LockBusy(ServiceError):
     """Another run holds the lock."""
 
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from paylake.errors import UsageError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class SettingsError(ValueError):
+class SettingsError(UsageError, ValueError):
     """A PAYLAKE_* variable holds a value that cannot be used."""
 
 

@@ -3,10 +3,9 @@
 import argparse
 import sys
 
-from paylake.archive.coldfs import ColdStoreError
-from paylake.archive.job import ArchiveError, run_from_env
+from paylake.archive.job import run_from_env
 from paylake.cli import configure_logging
-from paylake.lock import LockBusy
+from paylake.errors import PaylakeError
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
@@ -17,7 +16,8 @@ if __name__ == "__main__":
     configure_logging()
     try:
         print(run_from_env(args.max_mb).summary())
-    except (LockBusy, ColdStoreError, ArchiveError) as exc:
-        # Expected failures get one line, not a traceback; the manifest lets the next run finish the work.
+    except PaylakeError as exc:
+        # Expected failures (lock busy, cold store down, ...) get one line, not a traceback; the manifest lets
+        # the next run finish the work.
         print(f"archive_job: {exc}", file=sys.stderr)
-        sys.exit(3)
+        sys.exit(exc.exit_code)

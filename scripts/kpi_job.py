@@ -4,9 +4,9 @@ import argparse
 import sys
 
 from paylake.cli import configure_logging
+from paylake.errors import PaylakeError
 from paylake.kpi.commands import parse_until
 from paylake.kpi.job import run_refresh
-from paylake.kpi.publisher import KpiPublishError
 from paylake.settings import load_settings
 from paylake.spark import build_session
 
@@ -18,8 +18,8 @@ settings = load_settings()
 spark = build_session(settings, "paylake-kpi-refresh")
 try:
     print(run_refresh(spark, settings, until=args.until).summary(), flush=True)
-except KpiPublishError as exc:
+except PaylakeError as exc:  # Redis down, lock busy: one line; the next run republishes from MongoDB
     print(f"kpi_job: {exc}", file=sys.stderr)
-    sys.exit(3)
+    sys.exit(exc.exit_code)
 finally:
     spark.stop()

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from paylake.errors import ServiceError
 from paylake.settings import Settings
 
 
-class ColdStoreError(RuntimeError):
+class ColdStoreError(ServiceError):
     """Cold storage cannot be reached or refused an operation; the message names the URL."""
 
 

@@ -9,24 +9,17 @@ import sys
 from datetime import date
 from typing import Any
 
-
-def _fail(exc: Exception) -> int:
-    print(f"paylake: error: {exc}", file=sys.stderr)
-    return 1
+from paylake.errors import PaylakeError
 
 
 def _run(args: argparse.Namespace) -> int:
     from paylake.archive.tasks import JOB_TIMEOUT_S, SCRIPT
-    from paylake.jobs import JobError, run_spark_script, summary_line
+    from paylake.jobs import run_spark_script, summary_line
     from paylake.settings import load_settings
 
     settings = load_settings()
     extra = ["--max-mb", str(args.max_mb)] if args.max_mb is not None else []
-    try:
-        out = run_spark_script(settings, SCRIPT, extra, timeout_s=JOB_TIMEOUT_S)
-    except JobError as exc:
-        return _fail(exc)
-    print(summary_line(out))
+    print(summary_line(run_spark_script(settings, SCRIPT, extra, timeout_s=JOB_TIMEOUT_S)))
     return 0
 
 
@@ -93,7 +86,6 @@ def _query(args: argparse.Namespace) -> int:
     from pyspark.errors import PySparkException
 
     from paylake.archive import query
-    from paylake.archive.coldfs import ColdStoreError
     from paylake.settings import load_settings
 
     settings = load_settings()
@@ -108,8 +100,8 @@ def _query(args: argparse.Namespace) -> int:
                 spark.stop()
         else:
             columns, rows = query.run_duckdb(settings, args.sql, args.date_from, args.date_to)
-    except (ColdStoreError, OSError, duckdb.Error, PySparkException) as exc:  # SQL errors: a message, no traceback
-        return _fail(exc)
+    except (OSError, duckdb.Error, PySparkException) as exc:  # SQL errors: a message, no traceback (exit 1)
+        raise PaylakeError(str(exc)) from exc
     print_rows(columns, rows, args.format)
     return 0
 

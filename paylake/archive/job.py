@@ -30,6 +30,7 @@ from paylake import faults, names
 from paylake.archive import manifest, size, spark_io
 from paylake.archive.coldfs import ColdFS, open_cold
 from paylake.archive.plan import Batch, batch_filter, delete_ranges, docs_to_free, plan_batches
+from paylake.errors import ServiceError
 from paylake.kpi.state import read_watermark
 from paylake.lock import held
 from paylake.settings import Settings
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 DELETE_CHUNK = 20_000  # documents per delete command: FerretDB/SQLite allows 32766 statement variables
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(ServiceError):
     """The archive found a state it must not act on by itself (the message says what to inspect)."""
 
 

@@ -9,14 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from paylake.cli import positive_float, positive_int
+from paylake.errors import UsageError
 from paylake.settings import REPO_ROOT, load_settings
 
 REFERENCE_CSV = REPO_ROOT / "data" / "reference_transactions.csv.gz"
-
-
-def _fail(message: str) -> int:
-    print(f"paylake: error: {message}", file=sys.stderr)
-    return 2
 
 
 def _reference(args: argparse.Namespace) -> int:
@@ -40,8 +36,6 @@ def _dimensions(args: argparse.Namespace) -> int:
     try:
         counts = stream.with_retry(lambda: dimensions.seed_dimensions(client[settings.mongo_db]),
                                    stream.where(settings), args.max_retry_s, print)
-    except stream.GeneratorError as exc:
-        return _fail(str(exc))
     finally:
         client.close()
     print("dimensions seeded (idempotent): " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
@@ -68,12 +62,12 @@ def _train(args: argparse.Namespace) -> int:
     epochs, rows = args.epochs or preset.epochs, args.rows or preset.rows
     csv = args.csv or REFERENCE_CSV
     if not csv.exists():
-        return _fail(f"training table {csv} does not exist (regenerate the reference with `paylake reference`)")
+        raise UsageError(f"training table {csv} does not exist (regenerate the reference with `paylake reference`)")
     try:
         table = pd.read_csv(csv)
         frame = model.training_frame(table, _parse_map(args.map))
-    except (ValueError, pd.errors.ParserError) as exc:
-        return _fail(str(exc))
+    except (ValueError, pd.errors.ParserError) as exc:  # an unreadable table or a bad --map
+        raise UsageError(str(exc)) from exc
     subset = frame.sample(n=min(rows, len(frame)), random_state=args.seed) if rows < len(frame) else frame
     print(f"training CTGAN on {len(subset):,} of {len(frame):,} rows from {csv.name}, {epochs} epochs "
           f"(columns: {', '.join(subset.columns)})…", flush=True)
@@ -96,17 +90,14 @@ def _generate(args: argparse.Namespace) -> int:
     if args.start:
         try:
             start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
-        except ValueError:
-            return _fail(f"--start must be an ISO date/time like 2026-11-01T00:00:00Z, got {args.start!r}")
+        except ValueError as exc:
+            raise UsageError(f"--start must be an ISO date/time like 2026-11-01T00:00:00Z, got {args.start!r}") from exc
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
     if args.count is None and args.duration is None:
         print("no --count or --duration: generating until Ctrl-C", file=sys.stderr)
-    try:
-        counts = stream.run(settings, count=args.count, duration=args.duration, rate=args.rate, start=start,
-                            speedup=args.speedup, bad_rate=args.bad_rate, batch_size=args.batch_size,
-                            seed=args.seed, max_retry_s=args.max_retry_s)
-    except stream.GeneratorError as exc:
-        return _fail(str(exc))
+    counts = stream.run(settings, count=args.count, duration=args.duration, rate=args.rate, start=start,
+                        speedup=args.speedup, bad_rate=args.bad_rate, batch_size=args.batch_size,
+                        seed=args.seed, max_retry_s=args.max_retry_s)
     print(f"{counts.line()}  ({'adds up' if counts.adds_up() else 'DOES NOT ADD UP'})")
     return 0 if counts.adds_up() and counts.failed == 0 else 1
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paylake import schema
+from paylake.errors import UsageError
 from paylake.generator.dimensions import CATEGORY_KEYS
 from paylake.generator.records import MODEL_COLUMNS
 
@@ -40,7 +41,7 @@ CATEGORICAL = ("category", "hour", "day_of_week", "payment_method", "channel", "
                "is_new_device", "status", "is_fraud")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(UsageError, ValueError):
     """The training table cannot be used (missing or unmapped column, values outside the schema)."""
 
 

@@ -24,13 +24,20 @@ from urllib.parse import urlparse
 import numpy as np
 
 from paylake import indexes
+from paylake.errors import ServiceError, UsageError
 from paylake.generator import dimensions, ingest, model, records
 from paylake.generator.ingest import Counts, Ingestor
 from paylake.settings import Settings
 
 
-class GeneratorError(RuntimeError):
-    """The generator cannot run (no model, MongoDB unreachable for too long, ...)."""
+class GeneratorError(UsageError):
+    """The generator cannot run: no model, a bad argument, sampling failed."""
+
+
+class GeneratorUnreachable(GeneratorError):
+    """MongoDB stayed unreachable past the retry budget (exit 3: retry once it is back)."""
+
+    exit_code = ServiceError.exit_code
 
 
 def where(settings: Settings) -> str:
@@ -39,7 +46,8 @@ def where(settings: Settings) -> str:
 
 
 def with_retry(call: Callable[[], Any], what: str, max_retry_s: float, echo: Callable[[str], None]) -> Any:
-    """Run ``call``, retrying connection failures with exponential backoff; GeneratorError when out of time."""
+    """Run ``call``, retrying connection failures with exponential backoff; GeneratorUnreachable when out of
+    time."""
     from pymongo.errors import ConnectionFailure
 
     started, attempt = time.monotonic(), 0
@@ -48,7 +56,7 @@ def with_retry(call: Callable[[], Any], what: str, max_retry_s: float, echo: Cal
             return call()
         except ConnectionFailure as exc:
             if not ingest.backoff(attempt, started, max_retry_s, what, exc, echo, base_s=0.5):
-                raise GeneratorError(f"{what} unreachable for {max_retry_s:.0f}s ({type(exc).__name__}); "
+                raise GeneratorUnreachable(f"{what} unreachable for {max_retry_s:.0f}s ({type(exc).__name__}); "
                                      "is the stack up? (`paylake stack up`)") from exc
             attempt += 1
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime
+
+from paylake.errors import ServiceError
 
 
 def parse_until(text: str) -> datetime:
@@ -14,27 +15,22 @@ def parse_until(text: str) -> datetime:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from paylake.jobs import JobError, run_spark_script
-    from paylake.kpi.publisher import KpiPublishError
+    from paylake.jobs import run_spark_script
     from paylake.settings import load_settings
 
     settings = load_settings()
-    try:
-        if args.spark_submit:
-            until = ["--until", args.until.isoformat()] if args.until else []
-            print(run_spark_script(settings, "kpi_job.py", until).strip())
-            return 0
-        from paylake.kpi.job import run_refresh
-        from paylake.spark import build_session
+    if args.spark_submit:
+        until = ["--until", args.until.isoformat()] if args.until else []
+        print(run_spark_script(settings, "kpi_job.py", until).strip())
+        return 0
+    from paylake.kpi.job import run_refresh
+    from paylake.spark import build_session
 
-        spark = build_session(settings, "paylake-kpi-refresh")
-        try:
-            print(run_refresh(spark, settings, until=args.until).summary())
-        finally:
-            spark.stop()
-    except (KpiPublishError, JobError) as exc:
-        print(f"paylake kpi refresh: {exc}", file=sys.stderr)
-        return 3
+    spark = build_session(settings, "paylake-kpi-refresh")
+    try:
+        print(run_refresh(spark, settings, until=args.until).summary())
+    finally:
+        spark.stop()
     return 0
 
 
@@ -49,8 +45,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         snap = snapshot.read(connect(settings.redis_url))
     except redis.RedisError as exc:
-        print(f"paylake kpi show: Redis at {redacted(settings.redis_url)}: {exc}", file=sys.stderr)
-        return 3
+        raise ServiceError(f"Redis at {redacted(settings.redis_url)}: {exc}") from exc
     if snap is None:
         print("no KPI snapshot published yet: run `paylake kpi refresh`")
         return 1

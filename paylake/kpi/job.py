@@ -28,6 +28,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import faults, indexes, names, schema
+from paylake.errors import ServiceError
 from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
 from paylake.lock import KPI_LOCK, LockBusy, held
 from paylake.mongo import BULK_CHUNK, match_pipeline
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 LOCK_TTL = timedelta(minutes=15)  # longer than the DAG task's execution_timeout
 
 
-class KpiBusyError(RuntimeError):
+class KpiBusyError(ServiceError):
     """Another refresh holds the KPI lock; this one did nothing."""
 
 

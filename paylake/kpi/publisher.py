@@ -11,12 +11,13 @@ from pymongo.database import Database
 
 from paylake import names
 from paylake.cache import connect, redacted
+from paylake.errors import ServiceError
 from paylake.kpi import alerts, buckets, snapshot, totals
 from paylake.kpi.headline import SERIES_MINUTES, build_snapshot, floor_minute
 from paylake.settings import Settings
 
 
-class KpiPublishError(RuntimeError):
+class KpiPublishError(ServiceError):
     """Redis could not take the snapshot; the buckets in MongoDB are intact and the next run republishes."""
 
 

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paylake.errors import UsageError
 
-class StackError(RuntimeError):
+
+class StackError(UsageError):
     """A server could not be started, is unhealthy, or a prerequisite is missing."""
 
 

@@ -33,3 +33,19 @@ def test_a_command_whose_mongodb_is_down_says_so_in_one_line(
     assert main(["archive", "status"]) == 3
     err = capsys.readouterr().err
     assert err.startswith("paylake: error: MongoDB unreachable:") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "code", "says"), [
+    (["generate", "--count", "1", "--start", "yesterday"], 2, "--start must be an ISO date/time"),
+    (["train", "--csv", "no/such/table.csv"], 2, "training table no/such/table.csv does not exist"),
+    (["kpi", "show"], 3, "Redis at redis://127.0.0.1:"),  # Redis down (PAYLAKE_REDIS_URL below)
+])
+def test_every_expected_failure_is_one_line_with_its_exit_code(
+    argv: list[str], code: int, says: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paylake.stack.process import free_port
+
+    monkeypatch.setenv("PAYLAKE_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith(f"paylake: error: {says}") and "Traceback" not in err
