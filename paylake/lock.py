@@ -30,7 +30,7 @@ DEFAULT_TTL = timedelta(hours=2)
 
 
 def now() -> datetime:
-    """Bookkeeping time (lock expiry) only; never used to choose data."""
+    """Bookkeeping time (lock expiry, manifest state times, report stamps) only; never used to choose data."""
     return datetime.now(UTC)
 
 

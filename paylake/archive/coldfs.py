@@ -161,7 +161,7 @@ def arrow_filesystem(settings: Settings) -> tuple[Any, str]:
     import pyarrow.fs as pafs
 
     if not settings.cold_is_hdfs:
-        return pafs.LocalFileSystem(), urlparse(settings.cold_uri).path.rstrip("/")
+        return pafs.LocalFileSystem(), settings.cold_path
     import fsspec
 
     web = urlparse(settings.webhdfs_url)

@@ -18,6 +18,7 @@ from pymongo.database import Database
 
 from paylake import names
 from paylake.archive.plan import Batch
+from paylake.lock import now
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,6 @@ class Paths:
 def paths(batch_id: str, date: str) -> Paths:
     tmp_root = f"{TMP_DIR}/{batch_id}"
     return Paths(tmp_root, f"{tmp_root}/date={date}", f"{DATA_DIR}/date={date}/batch={batch_id}")
-
-
-def now() -> datetime:
-    """Bookkeeping time only (state times, lock expiry); never used to choose data."""
-    return datetime.now(UTC)
 
 
 def create(db: Database[Any], batch: Batch, watermark: datetime) -> dict[str, Any]:
