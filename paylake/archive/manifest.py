@@ -9,7 +9,6 @@ directory before the publishing rename), so the cold side describes itself even 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,8 +18,6 @@ from pymongo.database import Database
 from paylake import names
 from paylake.archive.plan import Batch
 from paylake.lock import now
-
-log = logging.getLogger(__name__)
 
 STATES = ("planned", "written", "verified", "published", "deleted", "complete")
 DATA_DIR = "transactions"  # published data: transactions/date=YYYY-MM-DD/batch=<id>/part-*.parquet
@@ -119,20 +116,13 @@ def publish_recent(db: Database[Any], redis_url: str) -> None:
     """The newest complete batches, newest first, for the dashboard. Rebuilt from the manifest (batch ids sort
     by time) rather than appended to, so a Redis restart, which keeps nothing, is healed by the next run;
     a Redis outage only logs: the archive itself is done."""
-    import redis
-
-    from paylake.cache import connect, redacted
+    from paylake.cache import side_feed
 
     newest = db[names.ARCHIVE_MANIFEST].find({"state": "complete"}).sort("_id", -1).limit(names.ARCHIVE_RECENT_MAX)
     entries = [_recent_entry(doc) for doc in newest]
-    client = connect(redis_url)
-    try:
+    with side_feed(redis_url, "publish the recent archive batches") as client:
         pipe = client.pipeline(transaction=True)
         pipe.delete(names.ARCHIVE_RECENT)
         if entries:
             pipe.rpush(names.ARCHIVE_RECENT, *entries)
         pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("could not publish the recent archive batches to Redis %s: %s", redacted(redis_url), exc)
-    finally:
-        client.close()

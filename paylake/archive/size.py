@@ -63,12 +63,9 @@ def measure(db: Database[Any], settings: Settings, max_mb: float | None = None) 
 
 def record(redis_url: str, report: SizeReport) -> None:
     """Publish the check for the dashboard (names.HOT_SIZE); a Redis outage must not stop archiving."""
-    import redis
+    from paylake.cache import side_feed
 
-    from paylake.cache import connect, redacted
-
-    client = connect(redis_url)
-    try:
+    with side_feed(redis_url, "record the hot size") as client:
         client.hset(
             names.HOT_SIZE,
             mapping={
@@ -79,10 +76,6 @@ def record(redis_url: str, report: SizeReport) -> None:
                 "docs": str(report.docs),
             },
         )
-    except redis.RedisError as exc:
-        log.warning("could not record the hot size in Redis %s: %s", redacted(redis_url), exc)
-    finally:
-        client.close()
 
 
 def check(settings: Settings, max_mb: float | None = None) -> SizeReport:
