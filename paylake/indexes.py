@@ -17,6 +17,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from paylake import names
 
@@ -53,7 +54,10 @@ def range_uses_index(coll: Collection[Any], field: str) -> bool | None:
 def _recreate(coll: Collection[Any], field: str) -> None:
     name = f"{field}_1"
     log.warning("%s.%s: the server scans instead of using index %s; recreating it", coll.name, field, name)
-    coll.drop_index(name)
+    try:
+        coll.drop_index(name)
+    except OperationFailure:  # the generator and the KPI job may both upgrade it: the other one dropped it
+        log.info("%s.%s: index %s was already dropped", coll.name, field, name)
     coll.create_index([(field, ASCENDING)], name=name)
     if range_uses_index(coll, field) is False:
         log.warning(

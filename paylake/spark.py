@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 # One query, one partition: what every job here reads with (new data, one archive slice, dimensions). On
-# FerretDB every partition's query scans the whole collection, and paginating costs ~15 s of planning.
+# FerretDB each partition is one more query (a full scan unless its filter is a date lower bound that the
+# range patch serves), and paginating costs ~15 s of planning queries.
 SINGLE_PARTITIONER = "com.mongodb.spark.sql.connector.read.partitioner.SinglePartitionPartitioner"
 # For large reads on a real MongoDB. FerretDB v1 lacks $sample/$bucketAuto, which the connector's default
 # AutoBucketPartitioner needs, so paginating is the multi-partition choice that works on both.

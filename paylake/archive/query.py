@@ -155,9 +155,7 @@ def run_spark(
         client.close()
     bounds = _event_bounds(date_from, date_to)
     pipeline = match_pipeline(bounds) if bounds else None
-    hot = read_mongo(
-        spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline
-    )
+    hot = read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline)
     hot = hot.withColumnRenamed("_id", "transaction_id").withColumn("date", F.to_date("event_time")).cache()
     hot.count()  # materialise the hot side before listing cold (see the module docstring)
     from paylake.archive.coldfs import open_cold

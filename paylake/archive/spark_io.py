@@ -49,9 +49,7 @@ def read_batch(
 ) -> DataFrame:
     pipeline = match_pipeline(batch_filter(start, end, watermark))
     # A batch is bounded (at most one day), so one cursor is enough.
-    return read_mongo(
-        spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline
-    )
+    return read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline)
 
 
 def write_parquet(hot: DataFrame, uri: str) -> None:
