@@ -16,8 +16,13 @@ from paylake import names
 from paylake.generator.geo import CITIES, CITY_WEIGHTS
 
 DEFAULT_SEED = 7
-N_MERCHANTS = 400
-N_CUSTOMERS = 5000
+N_MERCHANTS = 1000  # ~5 per category and city: in-store payments find a shop of the category near the customer
+# The reference table's population. Customers are drawn attribute by attribute from their own seeded streams,
+# so the first N customers of any larger population are exactly these: the reference's ids resolve in the
+# live dimension whatever PAYLAKE_CUSTOMERS is.
+REFERENCE_CUSTOMERS = 5000
+INSERT_CHUNK = 10_000
+BASE_SPEND = 45.0  # typical amount of a standard customer; spend_index = typical_amount / BASE_SPEND
 
 
 class Category(NamedTuple):
@@ -56,13 +61,17 @@ class Dimensions:
     customers: list[dict[str, Any]]
 
 
-def build_dimensions(seed: int = DEFAULT_SEED) -> Dimensions:
+def customer_id(index: int) -> str:
+    return f"C{index:07d}"
+
+
+def _categories() -> list[dict[str, Any]]:
+    return [{"_id": c.key, "name": c.name, "description": c.description,
+             "commission_rate": c.commission_rate, "median_amount": c.median_amount} for c in CATEGORIES]
+
+
+def _merchants(seed: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed)
-    categories = [
-        {"_id": c.key, "name": c.name, "description": c.description,
-         "commission_rate": c.commission_rate, "median_amount": c.median_amount}
-        for c in CATEGORIES
-    ]
     cat_weights = np.array([c.weight for c in CATEGORIES])
     merchant_cats = rng.choice(len(CATEGORIES), size=N_MERCHANTS, p=cat_weights / cat_weights.sum())
     merchant_cities = rng.choice(len(CITIES), size=N_MERCHANTS, p=CITY_WEIGHTS)
@@ -79,46 +88,58 @@ def build_dimensions(seed: int = DEFAULT_SEED) -> Dimensions:
             "longitude": round(city.longitude + float(rng.normal(0, 0.05)), 5),
             "commission_rate": round(cat.commission_rate * float(rng.uniform(0.85, 1.15)), 4),
         })
-    customer_cities = rng.choice(len(CITIES), size=N_CUSTOMERS, p=CITY_WEIGHTS)
-    segments = rng.choice(len(SEGMENTS), size=N_CUSTOMERS, p=[0.3, 0.55, 0.15])
-    customers = []
-    for i, (ti, si) in enumerate(zip(customer_cities, segments, strict=True)):
-        city, segment = CITIES[ti], SEGMENTS[si]
-        customers.append({
-            "_id": f"C{i:06d}",
-            "home_city": city.name,
-            "home_country": city.country,
-            "home_latitude": round(city.latitude + float(rng.normal(0, 0.08)), 5),
-            "home_longitude": round(city.longitude + float(rng.normal(0, 0.08)), 5),
-            "typical_amount": round(45.0 * SEGMENT_FACTOR[segment] * float(rng.lognormal(0, 0.25)), 2),
-            "segment": segment,
-        })
-    return Dimensions(categories, merchants, customers)
+    return merchants
+
+
+def _customers(seed: int, n: int) -> list[dict[str, Any]]:
+    """``n`` customers, vectorised; each attribute has its own stream so a population's prefix is stable."""
+    def stream(k: int) -> np.random.Generator:
+        return np.random.default_rng([seed, 100 + k])
+
+    city = stream(0).choice(len(CITIES), size=n, p=CITY_WEIGHTS)
+    segment = stream(1).choice(len(SEGMENTS), size=n, p=[0.3, 0.55, 0.15])
+    lat = np.array([c.latitude for c in CITIES])[city] + stream(2).normal(0, 0.08, n)
+    lon = np.array([c.longitude for c in CITIES])[city] + stream(3).normal(0, 0.08, n)
+    factor = np.array([SEGMENT_FACTOR[s] for s in SEGMENTS])[segment]
+    spend = np.round(factor * stream(4).lognormal(0, 0.25, n), 3)
+    columns = {
+        "_id": [customer_id(i) for i in range(n)],
+        "home_city": [CITIES[i].name for i in city],
+        "home_country": [CITIES[i].country for i in city],
+        "home_latitude": np.round(lat, 5).tolist(),
+        "home_longitude": np.round(lon, 5).tolist(),
+        "typical_amount": np.round(BASE_SPEND * spend, 2).tolist(),
+        "spend_index": spend.tolist(),
+        "segment": [SEGMENTS[i] for i in segment],
+    }
+    keys = list(columns)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def build_dimensions(seed: int = DEFAULT_SEED, customers: int = REFERENCE_CUSTOMERS) -> Dimensions:
+    """Categories, ``N_MERCHANTS`` merchants and ``customers`` customers; pure and deterministic."""
+    return Dimensions(_categories(), _merchants(seed), _customers(seed, customers))
 
 
 def seed_dimensions(db: Any, dims: Dimensions | None = None) -> dict[str, int]:
     """Store every dimension document by ``_id`` (idempotent); return how many documents each holds.
 
-    Missing documents are inserted in bulk, changed ones replaced in FerretDB-safe bulk chunks, identical ones
-    left alone (upserts run at ~100/s on FerretDB/SQLite, bulk inserts at >10,000/s).
+    Missing documents are inserted in bulk chunks, changed ones replaced in FerretDB-safe bulk chunks,
+    identical ones left alone (upserts run at ~100/s on FerretDB/SQLite, bulk inserts at >10,000/s). The
+    stored documents are read with one scan, not an ``$in`` of every id (a million ids is a 12 MB query).
     """
     from pymongo import ReplaceOne
-    from pymongo.errors import BulkWriteError
 
-    from paylake.mongo import DUPLICATE_KEY, bulk_write_chunked
+    from paylake.mongo import bulk_write_chunked
 
     dims = dims or build_dimensions()
     counts = {}
     for collection, docs in ((names.CATEGORIES, dims.categories), (names.MERCHANTS, dims.merchants),
                              (names.CUSTOMERS, dims.customers)):
-        stored = {d["_id"]: d for d in db[collection].find({"_id": {"$in": [d["_id"] for d in docs]}})}
+        stored = {d["_id"]: d for d in db[collection].find({})}
         missing = [dict(d) for d in docs if d["_id"] not in stored]
-        if missing:
-            try:
-                db[collection].insert_many(missing, ordered=False)
-            except BulkWriteError as exc:  # a concurrent seeder got there first: fine unless not a duplicate
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
+        for i in range(0, len(missing), INSERT_CHUNK):
+            _insert_missing(db[collection], missing[i:i + INSERT_CHUNK])
         changed = [d for d in docs if d["_id"] in stored and stored[d["_id"]] != d]
         bulk_write_chunked(db[collection], [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in changed])
         counts[collection] = db[collection].count_documents({})
@@ -126,9 +147,24 @@ def seed_dimensions(db: Any, dims: Dimensions | None = None) -> dict[str, int]:
     return counts
 
 
-def ensure_dimensions(db: Any) -> Dimensions:
-    """The stored dimensions, seeded first when an expected document is missing (one read when none is)."""
-    stored, dims = load_dimensions(db), build_dimensions()
+def _insert_missing(collection: Any, docs: list[dict[str, Any]]) -> None:
+    from pymongo.errors import BulkWriteError
+
+    from paylake.mongo import DUPLICATE_KEY
+
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:  # a concurrent seeder got there first: fine unless not a duplicate
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
+
+
+def ensure_dimensions(db: Any, customers: int = REFERENCE_CUSTOMERS) -> Dimensions:
+    """The stored dimensions, seeded first when an expected document is missing (one read when none is).
+
+    ``customers`` is the population size (``PAYLAKE_CUSTOMERS``); a larger stored population is kept.
+    """
+    stored, dims = load_dimensions(db), build_dimensions(customers=customers)
     pairs = ((dims.categories, stored.categories), (dims.merchants, stored.merchants),
              (dims.customers, stored.customers))
     if all({d["_id"] for d in expected} <= {d["_id"] for d in have} for expected, have in pairs):
