@@ -35,16 +35,20 @@ ferretdb() {
   if newer "$out" "$src"; then return 0; fi
   command -v go >/dev/null || { echo "Go is required to build FerretDB (no mongod on PATH)" >&2; exit 1; }
   command -v patch >/dev/null || apt_install patch
-  step "building FerretDB v1.24.2 (SQLite backend) from the Go module proxy, with range-pushdown.patch"
+  step "building FerretDB v1.24.2 (SQLite backend) from the Go module proxy, with paylake's patches"
   # The module source is copied and patched under build/: the module cache stays pristine, and the
-  # patch (date lower bounds served by SQLite indexes, see the patch's comments) is reviewed in the repo.
+  # patches are reviewed in the repo (see their comments): range-pushdown.patch serves date lower
+  # bounds from SQLite indexes; id-in-pushdown.patch, applied on top of it, serves `_id` equality and
+  # `_id: {$in: [...]}` from the _id_ index.
   rm -rf "$work" && mkdir -p "$work" build/bin
   cp "$src/main.go" "$src/go.mod" "$src/go.sum" "$work/"
   local module=github.com/FerretDB/FerretDB
   (cd "$work" && go mod download "$module")
   cp -r "$(cd "$work" && go list -m -f '{{.Dir}}' "$module")" "$work/FerretDB"
   chmod -R u+w "$work/FerretDB"
-  patch -s -p1 -d "$work/FerretDB" < "$src/range-pushdown.patch"
+  for p in range-pushdown id-in-pushdown; do  # in this order: the second edits the first's code
+    patch -s -p1 -d "$work/FerretDB" < "$src/$p.patch"
+  done
   (cd "$work" && go mod edit -replace "$module=./FerretDB" && CGO_ENABLED=0 go build -trimpath -o "$ROOT/$out" .)
 }
 
