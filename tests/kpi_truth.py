@@ -25,7 +25,8 @@ def seed_dimensions(db: Any, merchants: int = 20, customers: int = 50) -> None:
     )
     db[names.CUSTOMERS].insert_many(
         [{"_id": f"C{i:05d}", "home_city": "New York", "home_country": "US", "home_latitude": 40.7,
-          "home_longitude": -74.0, "typical_amount": 50.0, "segment": "retail"} for i in range(customers)]
+          "home_longitude": -74.0, "typical_amount": 50.0, "spend_index": 50.0 / 45.0, "segment": "retail"}
+         for i in range(customers)]
     )
 
 

@@ -3,9 +3,10 @@
 Rules (thresholds in RuleConfig):
   velocity  more than ``velocity_max_tx`` transactions of one customer within ``velocity_window_min``
             minutes of event time, counting the transaction itself and the customer's earlier ones;
-  amount    amount above ``amount_factor`` × the expected amount: the category's median_amount scaled by
-            the customer's typical_amount over the median customer's (``transforms.enrich``; either one
-            alone when the other is missing; neither → never flagged). The customer's typical amount
+  amount    amount above ``amount_factor`` × the expected amount: the category's median_amount times the
+            customer's spend_index (1.0 = a standard customer; ``transforms.enrich``). The category's
+            median alone when the customer or its spend_index is missing, the customer's typical_amount
+            alone when the category is; neither → never flagged. The customer's typical amount
             alone flagged 7.4 % of the reference table at 7 % precision (an electronics purchase is not
             5× a grocery one by fraud); this flags 2.1 % at 23 % (bench/rules.py);
   travel    impossible travel: the distance from the customer's previous transaction (by event time)

@@ -33,7 +33,10 @@ def customer_schema() -> StructType:
 
     return T.StructType(
         [T.StructField(n, T.StringType()) for n in ("_id", "home_city", "home_country", "segment")]
-        + [T.StructField(n, T.DoubleType()) for n in ("home_latitude", "home_longitude", "typical_amount")]
+        + [
+            T.StructField(n, T.DoubleType())
+            for n in ("home_latitude", "home_longitude", "typical_amount", "spend_index")
+        ]
     )
 
 
@@ -71,18 +74,18 @@ def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers
     c = categories.select(
         F.col("_id").alias("m_category"), F.col("commission_rate").alias("c_rate"), F.col("median_amount")
     )
-    cu = customers.select(F.col("_id").alias("customer_id"), F.col("typical_amount"))
-    spend_base = customers.agg(F.percentile_approx("typical_amount", 0.5).alias("_spend_base"))
+    cu = customers.select(F.col("_id").alias("customer_id"), F.col("typical_amount"), F.col("spend_index"))
     out = (
         tx.join(F.broadcast(m), "merchant_id", "left")
         .join(F.broadcast(c), "m_category", "left")
         .join(F.broadcast(cu), "customer_id", "left")
-        .crossJoin(F.broadcast(spend_base))
     )
-    # What this customer usually pays in this category: the category's median scaled by the customer's spend
-    # against the median customer's. Either one alone when the other dimension row is missing.
+    # What this customer usually pays in this category: the category's median scaled by the customer's
+    # spend_index (1.0 = a standard customer), a per-row product: no statistic over the whole dimension, so
+    # the job needs only the customers its new rows name. The category's median alone when the customer
+    # (or its index) is missing; the customer's typical amount alone when the category is; else null.
     expected = F.coalesce(
-        F.col("median_amount") * F.col("typical_amount") / F.col("_spend_base"),
+        F.col("median_amount") * F.col("spend_index"),
         F.col("median_amount"),
         F.col("typical_amount"),
     )
@@ -98,7 +101,7 @@ def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers
         # Epoch seconds of the event-time minute: no time-zone conversion on the way to Python.
         .withColumn("minute_s", (F.floor(F.unix_seconds("event_time") / 60) * 60).cast("long"))
         .withColumn("latency_bucket", latency_bucket(F.col("latency_ms")))
-        .drop("m_category", "m_rate", "c_rate", "_spend_base")
+        .drop("m_category", "m_rate", "c_rate")
     )
 
 

@@ -30,7 +30,7 @@ def _frames(spark: Any, records: list[dict[str, Any]]) -> tuple[Any, ...]:
     )
     customers = spark.createDataFrame(
         [{"_id": "C00000", "home_city": "NYC", "home_country": "US", "segment": "retail", "home_latitude": 40.7,
-          "home_longitude": -74.0, "typical_amount": 20.0}],
+          "home_longitude": -74.0, "typical_amount": 20.0, "spend_index": 1.0}],
         transforms.customer_schema(),
     )
     return tx, merchants, categories, customers
@@ -57,22 +57,31 @@ def test_enrich_joins_dimensions_and_falls_back(spark) -> None:  # type: ignore[
     assert rows["r2_00000000"]["category"] == "unknown" and rows["r2_00000000"]["revenue"] == 0.0
     assert rows["r3_00000000"]["revenue"] == 0.0 and rows["r3_00000000"]["approved_amount"] == 0.0
     assert rows["r0_00000000"]["minute_s"] == int(T0.timestamp())
-    # expected amount: grocery median 30 × spend 20 / median customer 20; unknown merchant: the customer's 20
+    # expected amount: grocery median 30 × spend_index 1.0; unknown merchant: the customer's typical 20
     assert rows["r0_00000000"]["expected_amount"] == pytest.approx(30.0)
     assert rows["r2_00000000"]["expected_amount"] == pytest.approx(20.0)
 
 
 def test_expected_amount_scales_the_category_median_by_the_customers_spend(spark) -> None:  # type: ignore[no-untyped-def]
-    tx, merchants, categories, _ = _frames(spark, [_record(0, 0, customer_id="C00003"),
-                                                   _record(1, 0, customer_id="C00009", merchant_id="M00001")])
+    records = [
+        _record(0, 0, customer_id="C00003"),  # grocery 30 × spend_index 2.0
+        _record(1, 0, customer_id="C00009", merchant_id="M00001"),  # unknown customer: the travel median
+        _record(2, 0, customer_id="C00004"),  # customer without a spend_index: the median, not its typical
+        _record(3, 0, customer_id="C00003", merchant_id="M99999"),  # unknown category: the typical amount
+        _record(4, 0, customer_id="C00009", merchant_id="M99999", amount=1e6),  # neither: null, never flagged
+    ]
+    tx, merchants, categories, _ = _frames(spark, records)
     customers = spark.createDataFrame(
         [{"_id": f"C0000{i}", "home_city": "NYC", "home_country": "US", "segment": "retail", "home_latitude": 40.7,
-          "home_longitude": -74.0, "typical_amount": typical} for i, typical in ((1, 20.0), (2, 40.0), (3, 80.0))],
+          "home_longitude": -74.0, "typical_amount": typical, "spend_index": index}
+         for i, typical, index in ((1, 20.0, 0.5), (3, 80.0, 2.0), (4, 50.0, None))],
         transforms.customer_schema(),
     )
-    enriched = transforms.enrich(tx, merchants, categories, customers).collect()
-    rows = {r["_id"][:2]: r["expected_amount"] for r in enriched}
-    assert rows == {"r0": pytest.approx(30.0 * 80 / 40), "r1": pytest.approx(300.0)}  # unknown customer: median
+    flagged = rules.flag(transforms.enrich(tx, merchants, categories, customers)).collect()
+    rows = {r["_id"][:2]: r["expected_amount"] for r in flagged}
+    assert rows == {"r0": pytest.approx(60.0), "r1": pytest.approx(300.0), "r2": pytest.approx(30.0),
+                    "r3": pytest.approx(80.0), "r4": None}
+    assert [r["rules"] for r in flagged if r["_id"].startswith("r4")] == [[]]
 
 
 def test_latency_bucket_matches_python(spark) -> None:  # type: ignore[no-untyped-def]
@@ -90,7 +99,7 @@ def test_rules_fire_on_their_cases(spark) -> None:  # type: ignore[no-untyped-de
         # Customer C00000 in New York, daytime (12:00 UTC = ~07:00 local at -74°): 4 tx within 3 minutes.
         _record(0, 0), _record(1, 1), _record(2, 2),
         _record(3, 3),  # 4th within 10 min: velocity
-        _record(4, 30, amount=150.0),  # > 4 × expected 30 (grocery median × this customer's spend 20/20): amount
+        _record(4, 30, amount=150.0),  # > 4 × expected 30 (grocery median × this customer's spend_index 1): amount
         _record(5, 40, latitude=51.5, longitude=-0.1),  # London 10 min after New York: travel
         _record(6, 400, latitude=51.5, longitude=-0.1),  # 18:40 UTC in London: nothing
         _record(7, 0, customer_id="C00009", longitude=135.0),  # 12:00 UTC at 135°E = 21:00 local: nothing
