@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from bson import json_util
@@ -63,3 +63,12 @@ def match_pipeline(match: dict[str, Any]) -> str:
     """A one-stage aggregation pipeline for the Spark connector's ``aggregation.pipeline`` option: the same
     filter a pymongo ``find`` takes, datetimes included, as canonical extended JSON (``$date``/``$numberLong``)."""
     return json_util.dumps([{"$match": match}], json_options=json_util.CANONICAL_JSON_OPTIONS)
+
+
+def find_by_ids(
+    coll: Collection[Any], ids: Sequence[Any], projection: dict[str, int] | None = None, chunk: int = 5_000
+) -> Iterator[dict[str, Any]]:
+    """The documents whose ``_id`` is in ``ids``, fetched with one ``{_id: {$in: …}}`` per ``chunk`` ids (the
+    ``_id`` index serves each; on FerretDB through paylake's id-in-pushdown patch). Missing ids are skipped."""
+    for start in range(0, len(ids), chunk):
+        yield from coll.find({"_id": {"$in": list(ids[start : start + chunk])}}, projection)

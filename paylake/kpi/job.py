@@ -31,15 +31,18 @@ from paylake import faults, indexes, names, schema
 from paylake.errors import ServiceError
 from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
 from paylake.lock import KPI_LOCK, LockBusy, held
-from paylake.mongo import BULK_CHUNK, match_pipeline
+from paylake.mongo import BULK_CHUNK, find_by_ids, match_pipeline
 from paylake.settings import Settings
-from paylake.spark import read_mongo
+from paylake.spark import doc_row, read_mongo
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 LOCK_TTL = timedelta(minutes=15)  # longer than the DAG task's execution_timeout
+# Customer ids per $in: under SQLite's 32,766 parameters per statement (FerretDB pushes the list down as
+# bound values, up to 30,000), and a small query for any server (5,000 ids are ~60 KB of BSON).
+CUSTOMER_CHUNK = 5_000
 
 
 class KpiBusyError(ServiceError):
@@ -57,6 +60,8 @@ class RefreshResult:
     new_alerts: int
     snapshot_version: str | None
     seconds: float
+    customers_read: int = 0  # documents of the customers dimension the run fetched (its new rows' customers)
+    customers_seconds: float = 0.0  # time spent collecting their ids and fetching them
 
     def summary(self) -> str:
         data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
@@ -78,6 +83,24 @@ def _max_ingest(frame: DataFrame) -> datetime | None:
 
     ms = frame.agg(F.max(F.unix_millis("ingest_time"))).first()[0]  # type: ignore[index]
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def new_customer_ids(rows: DataFrame) -> list[str]:
+    """The distinct customer ids of the run's new rows (``is_new``), sorted."""
+    picked = rows.filter("is_new").select("customer_id").distinct().collect()
+    return sorted(r[0] for r in picked if r[0] is not None)
+
+
+def customer_rows(db: Database[Any], ids: list[str]) -> list[tuple[Any, ...]]:
+    """The customers dimension restricted to ``ids``, as rows of ``transforms.customer_schema``.
+
+    Fetched with pymongo on the driver in ``$in`` chunks that the ``_id`` index serves (on FerretDB through
+    paylake's id-in-pushdown patch): the cost follows the run's new rows, not the dimension's size. A
+    connector read per chunk gives the same rows but pays a Spark job per chunk (README, KPI figures).
+    """
+    fields = transforms.customer_schema()
+    docs = find_by_ids(db[names.CUSTOMERS], ids, {f.name: 1 for f in fields.fields}, CUSTOMER_CHUNK)
+    return [doc_row(d, fields) for d in docs]
 
 
 def run_refresh(
@@ -117,7 +140,7 @@ def _refresh(
     lower = pending.lower if pending else state.read_watermark(db)
     target = pending.upper if pending else (until - timedelta(seconds=settings.kpi_lateness_s) if until else None)
 
-    def done(run_id: str | None, watermark: datetime | None, **figures: int) -> RefreshResult:
+    def done(run_id: str | None, watermark: datetime | None, **figures: Any) -> RefreshResult:
         version = None
         if watermark is not None:
             faults.maybe_fail("publish")
@@ -145,17 +168,21 @@ def _refresh(
         return done(None, lower)
     rows = rows.withColumn("is_new", is_new & (F.col("ingest_time") <= F.lit(upper)))
 
-    # Each dimension is read once: enrich uses customers twice (the join and the median customer's spend).
-    dims = [
+    # Merchants and categories are small: read whole. Customers can be a million: only those the new rows
+    # name (flags are decided for new rows only; lookback rows feed windows, which need no dimension).
+    merchants, categories = (
         read_mongo(spark, settings, coll, schema_fn()).localCheckpoint(eager=True)
-        for coll, schema_fn in (
-            (names.MERCHANTS, transforms.merchant_schema),
-            (names.CATEGORIES, transforms.category_schema),
-            (names.CUSTOMERS, transforms.customer_schema),
-        )
-    ]
-    log.info("kpi: range (%s, %s] read in %.1fs", lower, upper, time.monotonic() - started)
-    flagged = rules.flag(transforms.enrich(rows, *dims), config).filter("is_new").persist()
+        for coll, schema_fn in ((names.MERCHANTS, transforms.merchant_schema),
+                                (names.CATEGORIES, transforms.category_schema))
+    )
+    fetch_started = time.monotonic()
+    referenced = customer_rows(db, new_customer_ids(rows))
+    customers = spark.createDataFrame(referenced, transforms.customer_schema())
+    customers_seconds = round(time.monotonic() - fetch_started, 3)
+    log.info("kpi: range (%s, %s] and %d customers read in %.1fs (customers %.2fs)", lower, upper,
+             len(referenced), time.monotonic() - started, customers_seconds)
+    flagged = rules.flag(transforms.enrich(rows, merchants, categories, customers), config).filter("is_new")
+    flagged = flagged.persist()
     deltas = buckets.fold(transforms.minute_cells(flagged).collect())
     alert_rows = flagged.filter("flagged").select(
         *alerts.ALERT_COLUMNS[:6],
@@ -178,4 +205,5 @@ def _refresh(
     faults.maybe_fail("merge")
     state.commit(db, run)
     log.info("kpi: merged at %.1fs", time.monotonic() - started)
-    return done(run.run_id, run.upper, new_count=sum(d.count for d in deltas), buckets_applied=applied)
+    return done(run.run_id, run.upper, new_count=sum(d.count for d in deltas), buckets_applied=applied,
+                customers_read=len(referenced), customers_seconds=customers_seconds)

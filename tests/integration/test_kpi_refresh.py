@@ -132,3 +132,20 @@ def test_a_second_refresh_while_one_holds_the_lock_does_nothing(spark, settings,
     with held(mongo_db, KPI_LOCK), pytest.raises(KpiBusyError, match="another KPI refresh is running"):
         run_refresh(spark, settings)
     assert state.read_watermark(mongo_db) is None and state.read_pending(mongo_db) is None
+
+
+def test_a_refresh_reads_only_the_customers_of_its_new_rows(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
+    seed_dimensions(mongo_db)  # C00000…C00049, spend_index 50/45; every category's median is 40
+    mongo_db[names.CUSTOMERS].update_one({"_id": "C00001"}, {"$set": {"spend_index": 3.0}})
+    insert(mongo_db, make_records(50, T0, prefix="old"))  # one row per customer, counted by the first run
+    assert run_refresh(spark, settings).customers_read == 50
+
+    # Two new rows of 200: above 4 × 40 × 50/45 for C00000, below 4 × 40 × 3.0 for C00001. The other 48
+    # customers appear only in the lookback rows, which feed windows: they are not read.
+    new = make_records(2, T0 + timedelta(minutes=5), prefix="new", amount=200.0, status="approved")
+    new[0]["customer_id"], new[1]["customer_id"] = "C00000", "C00001"
+    insert(mongo_db, new)
+    second = run_refresh(spark, settings)
+    assert (second.new_count, second.customers_read) == (2, 2)
+    amount_alerts = {a["customer_id"] for a in mongo_db[names.ALERTS].find({"rules": "amount"})}
+    assert amount_alerts == {"C00000"}
