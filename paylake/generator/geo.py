@@ -75,3 +75,14 @@ def nearest_city(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Index into CITIES of the city nearest to each point."""
     dist = haversine_km(lat[:, None], lon[:, None], CITY_LAT[None, :], CITY_LON[None, :])
     return np.asarray(dist.argmin(axis=1))
+
+
+def utc_offset_h(longitude: np.ndarray) -> np.ndarray:
+    """Hours ahead of UTC by solar time, round(longitude / 15): the fraud rules' own local-time approximation
+    (no time-zone database; off by up to ~1 h near zone borders)."""
+    return np.asarray(np.round(np.asarray(longitude, dtype=float) / 15.0).astype(int))
+
+
+def local_hour(utc_hour: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """Local hour of day (0–23) of a UTC hour at ``longitude``."""
+    return np.asarray((np.asarray(utc_hour, dtype=int) + utc_offset_h(longitude)) % 24)

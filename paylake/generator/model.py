@@ -1,9 +1,11 @@
-"""Train, save, load and sample the CTGAN model (SDV 2.0 API) over the behaviour columns of a transaction.
+"""Train, save, load and sample the CTGAN model (SDV 2.0 API) over a transaction's behaviour.
 
-The model learns ``records.MODEL_COLUMNS`` (category, amount, hour, weekday, payment method, channel,
-device, new-device flag, distance from home, status, latency, fraud label): the joint behaviour. Ids,
-dimension keys and times are attached at generation (``records.build_records``). sdv/torch/pandas are
-imported inside the functions so that ``paylake --help`` stays fast.
+The model learns ``profile.BEHAVIOUR``: the amount as a ratio to what this customer pays in this category,
+the distance from where the customer is, channel, payment method, device, new-device flag, status, latency
+and the fraud type, jointly. Who pays, when and where comes from the simulation (``simulate``), which also
+needs the table's ``StreamProfile`` (fraud rate and mix, local-hour profile, category medians): it is
+learned at training and saved with the model. sdv/torch are imported inside the functions so that
+``paylake --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,30 +17,37 @@ from typing import TYPE_CHECKING, Any
 
 from paylake import schema
 from paylake.errors import UsageError
-from paylake.generator.dimensions import CATEGORY_KEYS
-from paylake.generator.records import MODEL_COLUMNS
+from paylake.generator import profile as profiles
+from paylake.generator.dimensions import CATEGORY_KEYS, build_dimensions
 
 if TYPE_CHECKING:
     import pandas as pd
 
 TABLE = "transactions"
 REQUIRED = ("amount", "is_fraud")
+# What a training table may hold: the behaviour's inputs, and the context the profile is learned from.
+TRAINING_COLUMNS = ("category", "amount", "payment_method", "channel", "device_type", "is_new_device",
+                    "distance_km", "status", "latency_ms", "is_fraud", "fraud_type", "customer_id",
+                    "event_time", "longitude")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "category": CATEGORY_KEYS, "payment_method": schema.PAYMENT_METHODS, "channel": schema.CHANNELS,
     "device_type": schema.DEVICE_TYPES, "status": schema.STATUSES,
 }
 # Heavy-tailed columns are modelled in log space (log1p): CTGAN's mode-specific normalisation fits log-normal
 # shapes far better than raw values spanning four orders of magnitude.
-LOG_COLUMNS = ("amount", "distance_km", "latency_ms")
-# The amount, the figure every KPI sums, is modelled as a categorical quantile bin of log(amount) (20 equally
-# populated bins) plus the position inside the bin. CTGAN trains its conditional generator over categorical
-# values explicitly (training-by-sampling), so bin frequencies, and their dependence on category and fraud,
-# come out right even for a quick model. Measured amount KS vs the reference, quick model (10 epochs):
-# raw amount 0.21-0.25, log1p(amount) 0.05-0.21 depending on the seed, log(amount/category median)
-# 0.19-0.30, quantile bins: see tests/integration/test_generator_model.py.
+LOG_COLUMNS = ("distance_km", "latency_ms")
+# The amount ratio is modelled as a categorical quantile bin of its log (20 equally populated bins) plus the
+# position inside the bin. CTGAN trains its conditional generator over categorical values explicitly
+# (training-by-sampling), so bin frequencies, and their dependence on category and fraud type, come out
+# right even for a quick model (raw amounts measured KS 0.21-0.25 against the table, log bins 0.05-0.12).
 AMOUNT_BINS = 20
-CATEGORICAL = ("category", "hour", "day_of_week", "payment_method", "channel", "device_type",
-               "is_new_device", "status", "is_fraud")
+CATEGORICAL = ("category", "payment_method", "channel", "device_type", "is_new_device", "status")
+# Fraud rows. The model is trained on honest rows only, and fraud rows are resampled from the table's own fraud rows of
+# the episode's kind (their relative columns: amount ratio, distance, channel, device, status, latency).
+# Fraud is 1.5 % of the reference: measured on the quick model (10 epochs, 8,000 rows), CTGAN rows drawn
+# with SDV's conditional sampling on fraud_type did not carry the kinds' signatures (amount ratio median
+# 1.05 for odd_hours_large vs 8.71 in the table, 1.05 vs 0.03 for card_testing; in-store share 24 % vs
+# 0 % for card_testing), nor did 40 epochs, nor a CTGAN fitted on the 750 fraud rows alone (60 epochs).
 
 
 class TrainingDataError(UsageError, ValueError):
@@ -86,21 +95,23 @@ def training_frame(table: pd.DataFrame, mapping: Mapping[str, str] | None = None
     if missing_src:
         raise TrainingDataError(f"--map names columns that are not in the CSV: {missing_src}; "
                                 f"its columns are {list(table.columns)}")
-    unknown = [dst for dst in mapping.values() if dst not in (*MODEL_COLUMNS, "event_time")]
+    unknown = [dst for dst in mapping.values() if dst not in TRAINING_COLUMNS]
     if unknown:
-        raise TrainingDataError(f"--map targets {unknown} are not paylake columns; "
-                                f"use one of {[*MODEL_COLUMNS, 'event_time']}")
+        raise TrainingDataError(f"--map targets {unknown} are not paylake columns; use one of {list(TRAINING_COLUMNS)}")
     df = table.rename(columns=mapping)
     absent = [c for c in REQUIRED if c not in df.columns]
     if absent:
         raise TrainingDataError(f"the training table has no {absent} column(s): map yours with --map THEIRS=OURS "
                                 f"(columns found: {list(table.columns)})")
     if "event_time" in df.columns:
-        times = pd.to_datetime(df["event_time"], utc=True, errors="coerce")
-        if times.isna().any():
-            raise TrainingDataError(f"column 'event_time' has {int(times.isna().sum())} unparseable timestamps")
-        df["hour"], df["day_of_week"] = times.dt.hour, times.dt.dayofweek
-    out = df[[c for c in MODEL_COLUMNS if c in df.columns]].copy()
+        df["event_time"] = pd.to_datetime(df["event_time"], utc=True, errors="coerce")
+        if df["event_time"].isna().any():
+            raise TrainingDataError(f"column 'event_time' has {int(df['event_time'].isna().sum())} unparseable "
+                                    "timestamps")
+    for column in ("longitude", "distance_km", "latency_ms"):
+        if column in df.columns and pd.to_numeric(df[column], errors="coerce").isna().any():
+            raise TrainingDataError(f"column {column!r} must hold numbers only")
+    out = df[[c for c in TRAINING_COLUMNS if c in df.columns]].copy()
     out["amount"] = pd.to_numeric(out["amount"], errors="coerce")
     if out["amount"].isna().any() or (out["amount"] <= 0).any():
         raise TrainingDataError("column 'amount' must hold positive numbers only")
@@ -117,7 +128,9 @@ def training_frame(table: pd.DataFrame, mapping: Mapping[str, str] | None = None
 
 
 def train(frame: pd.DataFrame, epochs: int, verbose: bool = False, seed: int | None = None) -> Any:
-    """Fit SDV's CTGANSynthesizer on ``frame`` (SDV 2.0: a dict with one table), remembering the fraud rate."""
+    """Fit SDV's CTGANSynthesizer (SDV 2.0: a dict with one table) on the honest behaviour of ``frame`` (a
+    ``training_frame``). Saved with it as ``paylake_info``: the learned ``StreamProfile`` and the table's
+    fraud rows (see the note on fraud rows above)."""
     import numpy as np
     from sdv.metadata import Metadata
     from sdv.single_table import CTGANSynthesizer
@@ -128,12 +141,12 @@ def train(frame: pd.DataFrame, epochs: int, verbose: bool = False, seed: int | N
 
         np.random.seed(seed)
         torch.manual_seed(seed)
-    data = frame.copy()
-    logged = [c for c in LOG_COLUMNS if c in data.columns and c != "amount"]
-    for column in logged:
-        data[column] = np.log1p(data[column].astype(float))
-    edges = amount_edges(data["amount"])
-    data["amount_bin"], data["amount_frac"] = encode_amount(data.pop("amount"), edges)
+    learned = profiles.learn(frame)
+    rows = profiles.behaviour(frame, learned, reference_spend())
+    honest = rows[rows["fraud_type"] == profiles.HONEST].drop(columns="fraud_type").reset_index(drop=True)
+    edges = amount_edges(honest["amount_ratio"])
+    data = encode(honest)
+    data["amount_bin"], data["amount_frac"] = encode_amount(data.pop("amount_ratio"), edges)
     metadata = Metadata.detect_from_dataframes({TABLE: data})
     for column in (*CATEGORICAL, "amount_bin"):
         if column in data.columns:
@@ -141,10 +154,28 @@ def train(frame: pd.DataFrame, epochs: int, verbose: bool = False, seed: int | N
     # Small batches: more generator steps per epoch, which matters for the quick (10 epoch) setting.
     synthesizer = CTGANSynthesizer(metadata, epochs=epochs, batch_size=100, verbose=verbose, enable_gpu=False)
     synthesizer.fit({TABLE: data})
-    synthesizer.paylake_info = {"fraud_rate": float(frame["is_fraud"].mean()), "log_columns": logged,
-                                "amount_edges": edges.tolist(),
+    fraud = rows[rows["fraud_type"] != profiles.HONEST]
+    synthesizer.paylake_info = {"profile": learned.as_dict(), "ratio_edges": edges.tolist(),
+                                "log_columns": [c for c in LOG_COLUMNS if c in data.columns],
+                                "fraud_rows": fraud.to_dict("list"),
                                 "columns": list(frame.columns), "rows": len(frame), "epochs": epochs}
     return synthesizer
+
+
+def reference_spend() -> dict[str, float]:
+    """Spend index of the reference table's customers (a user's table: unknown ids count as 1.0)."""
+    return {c["_id"]: float(c["spend_index"]) for c in build_dimensions().customers}
+
+
+def encode(behaviour: pd.DataFrame) -> pd.DataFrame:
+    """Behaviour rows in the model's space: heavy-tailed columns as log1p (the amount ratio is binned later)."""
+    import numpy as np
+
+    data = behaviour.copy()
+    for column in LOG_COLUMNS:
+        if column in data.columns:
+            data[column] = np.log1p(data[column].astype(float))
+    return data
 
 
 def amount_edges(amount: pd.Series, bins: int = AMOUNT_BINS) -> Any:
@@ -194,63 +225,6 @@ def load(path: Path) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load_synthesizer(str(path))
-
-
-def _flags(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.lower().isin(("true", "1", "1.0"))
-
-
-def _table(out: Any) -> pd.DataFrame:
-    return out[TABLE] if isinstance(out, dict) else out
-
-
-def _stratified(synthesizer: Any, rows: int, rate: float, rng: Any) -> pd.DataFrame:
-    """Model rows with Binomial(rows, rate) fraud: unconditional draws split by label (fast), the short
-    stratum topped up with CTGAN's conditional vector (SDV's sample_from_conditions, slower)."""
-    import contextlib
-    import io
-
-    import pandas as pd
-    from sdv.sampling import Condition
-
-    fraud = int(rng.binomial(rows, rate))
-    want = {True: fraud, False: rows - fraud}
-    drawn = _table(synthesizer.sample(int(rows * 1.1) + 50))
-    label = _flags(drawn["is_fraud"])
-    parts = [drawn[label == flag].head(k) for flag, k in want.items()]
-    short = [Condition(num_rows=k - len(part), column_values={"is_fraud": flag})
-             for part, (flag, k) in zip(parts, want.items(), strict=True) if len(part) < k]
-    if short:
-        with contextlib.redirect_stderr(io.StringIO()):  # SDV draws a progress bar per call
-            parts.append(_table(synthesizer.sample_from_conditions(short)))
-    return pd.concat(parts, ignore_index=True)
-
-
-def sample(synthesizer: Any, rows: int, seed: int | None = None) -> pd.DataFrame:
-    """``rows`` behaviour rows, stratified on the fraud label at the training table's fraud rate.
-
-    A GAN trained for a few epochs drifts on a 1.5% class (measured: 6.7% unconditioned), so the label count
-    is drawn as Binomial(rows, fraud_rate) and each stratum is filled with the model's own rows of that label;
-    every other column, the amount included, still comes from the model.
-    """
-    import numpy as np
-    import pandas as pd
-
-    info = getattr(synthesizer, "paylake_info", {"fraud_rate": None, "log_columns": []})
-    rng = np.random.default_rng(seed)
-    rate = info.get("fraud_rate")
-    df = _stratified(synthesizer, rows, rate, rng) if rate else _table(synthesizer.sample(rows))
-    df = df.sample(frac=1.0, random_state=int(rng.integers(2**31))).reset_index(drop=True)
-    for column in info.get("log_columns", []):
-        df[column] = np.expm1(df[column].astype(float))
-    if "amount_edges" in info:
-        df["amount"] = decode_amount(df.pop("amount_bin"), df.pop("amount_frac"), info["amount_edges"])
-    for column in ("is_fraud", "is_new_device"):
-        if column in df.columns:
-            df[column] = _flags(df[column])
-    if "amount" in df.columns:
-        df["amount"] = df["amount"].clip(lower=0.01)
-    return pd.DataFrame(df)
 
 
 def speed_up_sampling(synthesizer: Any, batch: int = 5000) -> None:

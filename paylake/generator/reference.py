@@ -2,7 +2,8 @@
 
 Normal traffic
   * time: ``days`` days from ``start``; weekday weights (Fri/Sat busier, Sun quieter) and an hourly
-    profile (night trough, lunch and evening peaks); uniform minute/second.
+    profile in the customer's *local* time (night trough, lunch and evening peaks; local hour = UTC hour +
+    round(home longitude / 15), the rules' own approximation); uniform minute/second.
   * customer: drawn with log-normal activity weights (a few very active customers, a long tail).
   * category → amount: log-normal per category (median and spread from ``dimensions.CATEGORIES``) scaled
     by the customer's segment (budget/standard/premium) typical amount.
@@ -14,7 +15,7 @@ Normal traffic
     Pareto tail reaching seconds.
 Fraud (``fraud_rate``, default 1.5%) in four signatures (column ``fraud_type``):
   * card_testing: bursts of 4–12 tiny online amounts (0.50–4.99) on one card within minutes, new device;
-  * odd_hours_large: 8× the category median or more, 01:00–04:59, online/app;
+  * odd_hours_large: 8× the category median or more, 01:00–04:59 the victim's local time, online/app;
   * far_from_home: in-store at a merchant in another, distant city;
   * new_device: online/app from a device never seen, 3× the median.
 Fraud is declined far more often (25–45%) than normal traffic.
@@ -30,11 +31,11 @@ import pandas as pd
 
 from paylake.generator import geo
 from paylake.generator.dimensions import CATEGORIES, CATEGORY_KEYS, Dimensions, build_dimensions
+from paylake.generator.profile import DEFAULT_FRAUD_MIX, DEFAULT_HOURS
 
 WEEKDAY_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.05, 1.15, 1.25, 0.85])  # Monday … Sunday
-HOUR_WEIGHTS = np.array([0.6, 0.4, 0.3, 0.25, 0.3, 0.5, 1.2, 2.5, 3.5, 3.8, 4.0, 4.6,
-                         5.2, 4.8, 4.2, 4.0, 4.2, 4.8, 5.4, 5.6, 5.0, 3.8, 2.4, 1.2])
-FRAUD_MIX = {"card_testing": 0.35, "odd_hours_large": 0.20, "far_from_home": 0.25, "new_device": 0.20}
+HOUR_WEIGHTS = np.array(DEFAULT_HOURS)
+FRAUD_MIX = DEFAULT_FRAUD_MIX
 CHANNEL_MIX = {"default": (0.6, 0.25, 0.15), "big_ticket": (0.35, 0.45, 0.20), "digital": (0.0, 0.6, 0.4)}
 CHANNELS = ("in_store", "online", "mobile_app")
 DEVICE_MIX = {"online": (("desktop", "mobile", "tablet"), (0.55, 0.35, 0.10)),
@@ -62,7 +63,8 @@ class _World:
         self.c_city = np.array([d["home_city"] for d in c], dtype=object)
         self.c_lat = np.array([d["home_latitude"] for d in c])
         self.c_lon = np.array([d["home_longitude"] for d in c])
-        self.c_factor = np.array([d["typical_amount"] for d in c]) / 45.0
+        self.c_factor = np.array([d["spend_index"] for d in c])
+        self.c_tz = geo.utc_offset_h(self.c_lon)
         activity = rng.lognormal(0, 1.0, size=len(c))
         self.c_p = activity / activity.sum()
         self.by_cat = {k: np.flatnonzero(self.m_cat == k) for k in CATEGORY_KEYS}
@@ -71,13 +73,17 @@ class _World:
                             for k in CATEGORY_KEYS for city in set(self.m_city)}
 
 
-def _times(rng: np.random.Generator, n: int, start: datetime, days: int, hours: np.ndarray | None = None) -> np.ndarray:
+def _times(rng: np.random.Generator, start: datetime, days: int, tz: np.ndarray,
+           hours: np.ndarray | None = None) -> np.ndarray:
+    """Event times (UTC) whose *local* hour (UTC hour + ``tz``) follows HOUR_WEIGHTS, or is ``hours``."""
+    n = len(tz)
     day_of_week = (start.weekday() + np.arange(days)) % 7
     p_day = WEEKDAY_WEIGHTS[day_of_week] / WEEKDAY_WEIGHTS[day_of_week].sum()
     day = rng.choice(days, size=n, p=p_day)
     if hours is None:
         hours = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
-    seconds = day * 86400 + hours * 3600 + rng.integers(0, 3600, size=n)
+    seconds = day * 86400 + (hours - tz) * 3600 + rng.integers(0, 3600, size=n)
+    seconds = np.clip(seconds, 0, days * 86400 - 1)  # the first/last local night may fall outside the range
     return np.datetime64(start.replace(tzinfo=None), "s") + seconds.astype("timedelta64[s]")
 
 
@@ -172,7 +178,7 @@ def simulate(n_rows: int = 50_000, seed: int = 42, start: datetime = datetime(20
     sigma = np.array([{c.key: c.sigma for c in CATEGORIES}[k] for k in cats])
     amount = rng.lognormal(np.log(_median(cats) * w.c_factor[cust]), sigma)
     decline = 0.02 + 0.06 * (amount > 5 * _median(cats))
-    parts.append(_frame(rng, w, times=_times(rng, n, start, days), cust=cust, merch=merch, amount=amount,
+    parts.append(_frame(rng, w, times=_times(rng, start, days, w.c_tz[cust]), cust=cust, merch=merch, amount=amount,
                         channel=channel, new_device=(channel != "in_store") & (rng.random(n) < 0.02),
                         far=np.zeros(n, bool), decline_p=decline, fraud_type=""))
     counts = {k: int(round(n_fraud * share)) for k, share in FRAUD_MIX.items()}
@@ -191,9 +197,10 @@ def _card_testing(rng: np.random.Generator, w: _World, n: int, start: datetime, 
     while sum(sizes) < n:
         sizes.append(min(int(rng.integers(4, 13)), n - sum(sizes)))
     burst = np.repeat(np.arange(len(sizes)), sizes)
-    t0 = _times(rng, len(sizes), start, days)[burst]
+    victims = rng.choice(len(w.c_id), size=len(sizes))
+    t0 = _times(rng, start, days, w.c_tz[victims])[burst]
     offsets = np.concatenate([np.cumsum(rng.integers(5, 90, size=s)) for s in sizes]) if sizes else np.array([])
-    cust = rng.choice(len(w.c_id), size=len(sizes))[burst]
+    cust = victims[burst]
     cats = rng.choice(np.array(["digital_services", "fashion", "electronics"], dtype=object), size=len(sizes))[burst]
     merch = _merchants(rng, w, cats, None)
     channel = np.full(n, "online", dtype=object)
@@ -205,8 +212,9 @@ def _card_testing(rng: np.random.Generator, w: _World, n: int, start: datetime, 
 def _odd_hours(rng: np.random.Generator, w: _World, n: int, start: datetime, days: int) -> pd.DataFrame:
     cats = rng.choice(np.array(["electronics", "travel", "fashion"], dtype=object), size=n, p=[0.5, 0.3, 0.2])
     channel = _pick(rng, ("online", "mobile_app"), (0.7, 0.3), n)
-    return _frame(rng, w, times=_times(rng, n, start, days, hours=rng.integers(1, 5, n)),
-                  cust=rng.choice(len(w.c_id), size=n), merch=_merchants(rng, w, cats, None),
+    cust = rng.choice(len(w.c_id), size=n)
+    return _frame(rng, w, times=_times(rng, start, days, w.c_tz[cust], hours=rng.integers(1, 5, n)),
+                  cust=cust, merch=_merchants(rng, w, cats, None),
                   amount=_median(cats) * rng.lognormal(np.log(8), 0.4, n), channel=channel,
                   new_device=rng.random(n) < 0.4, far=rng.random(n) < 0.3, decline_p=0.3,
                   fraud_type="odd_hours_large")
@@ -220,7 +228,7 @@ def _far_from_home(rng: np.random.Generator, w: _World, n: int, start: datetime,
     merch = _merchants(rng, w, cats, far_cities)
     same = w.m_city[merch] == w.c_city[cust]
     merch[same] = _merchants(rng, w, cats[same], None)
-    return _frame(rng, w, times=_times(rng, n, start, days), cust=cust, merch=merch,
+    return _frame(rng, w, times=_times(rng, start, days, w.c_tz[cust]), cust=cust, merch=merch,
                   amount=_median(cats) * rng.lognormal(np.log(2.5), 0.5, n),
                   channel=np.full(n, "in_store", dtype=object), new_device=np.zeros(n, bool),
                   far=np.ones(n, bool), decline_p=0.25, fraud_type="far_from_home")
@@ -228,7 +236,8 @@ def _far_from_home(rng: np.random.Generator, w: _World, n: int, start: datetime,
 
 def _new_device(rng: np.random.Generator, w: _World, n: int, start: datetime, days: int) -> pd.DataFrame:
     cats = rng.choice(np.array(["electronics", "digital_services", "fashion"], dtype=object), size=n)
-    return _frame(rng, w, times=_times(rng, n, start, days), cust=rng.choice(len(w.c_id), size=n),
+    cust = rng.choice(len(w.c_id), size=n)
+    return _frame(rng, w, times=_times(rng, start, days, w.c_tz[cust]), cust=cust,
                   merch=_merchants(rng, w, cats, None), amount=_median(cats) * rng.lognormal(np.log(3), 0.5, n),
                   channel=_pick(rng, ("online", "mobile_app"), (0.6, 0.4), n), new_device=np.ones(n, bool),
                   far=rng.random(n) < 0.15, decline_p=0.25, fraud_type="new_device")

@@ -27,7 +27,11 @@ from paylake import indexes
 from paylake.errors import ServiceError, UsageError
 from paylake.generator import dimensions, ingest, model, records
 from paylake.generator.ingest import Counts, Ingestor
+from paylake.generator.simulate import SimOptions, Simulator
 from paylake.settings import Settings
+
+# Unpaced runs have no rate to simulate; the who-and-when structure then assumes the demo's 20 tx/s.
+UNPACED_SIM_RATE = 20.0
 
 
 class GeneratorError(UsageError):
@@ -62,12 +66,11 @@ def with_retry(call: Callable[[], Any], what: str, max_retry_s: float, echo: Cal
 
 
 class _Producer(threading.Thread):
-    """Samples the model ahead and builds records; ``limit`` caps how many it ever builds."""
+    """Runs the simulation ahead and builds records; ``limit`` caps how many it ever builds."""
 
-    def __init__(self, synthesizer: Any, pools: records.Pools, chunk: int, limit: int | None, seed: int | None) -> None:
+    def __init__(self, simulator: Simulator, chunk: int, limit: int | None) -> None:
         super().__init__(name="paylake-generator-producer", daemon=True)
-        self.synthesizer, self.pools, self.chunk, self.limit = synthesizer, pools, chunk, limit
-        self.rng = np.random.default_rng(seed)
+        self.simulator, self.chunk, self.limit = simulator, chunk, limit
         self.prefix = uuid.uuid4().hex[:12]
         self.out: queue.Queue[list[dict[str, Any]]] = queue.Queue(maxsize=3)
         self.stop = threading.Event()
@@ -77,9 +80,10 @@ class _Producer(threading.Thread):
         made = 0
         try:
             while not self.stop.is_set() and (self.limit is None or made < self.limit):
-                rows = self.chunk if self.limit is None else min(self.chunk, self.limit - made)
-                frame = model.sample(self.synthesizer, rows, seed=int(self.rng.integers(2**31)))
-                batch = records.build_records(frame, self.pools, self.rng, self.prefix, made)
+                frame = self.simulator.chunk(self.chunk)
+                batch = records.to_records(frame, self.prefix, made)
+                if self.limit is not None:
+                    batch = batch[:self.limit - made]
                 made += len(batch)
                 while not self.stop.is_set():
                     try:
@@ -136,9 +140,14 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
                                                       serverSelectionTimeoutMS=3000, connectTimeoutMS=3000)
     db, label = client[settings.mongo_db], where(settings)
     try:
-        pools = records.Pools(with_retry(lambda: dimensions.ensure_dimensions(db), label, max_retry_s, echo))
+        dims = with_retry(lambda: dimensions.ensure_dimensions(db, settings.customers), label, max_retry_s, echo)
         with_retry(lambda: indexes.ensure(db), label, max_retry_s, echo)
-        producer = _Producer(synthesizer, pools, max(batch_size, 10_000), count, seed)
+        # The clock starts once the dimensions are in hand (a large population takes seconds to read).
+        clock = Clock(start or datetime.now(UTC), speedup if start is not None else 1.0, paced=rate is not None)
+        sim_rate = rate / clock.scale if rate is not None else UNPACED_SIM_RATE
+        simulator = Simulator(synthesizer, dims, SimOptions(start=clock.base.timestamp(), rate=sim_rate),
+                              np.random.default_rng(seed))
+        producer = _Producer(simulator, max(batch_size, 10_000), count)
         spill = settings.state_dir / "generator" / f"failed-{producer.prefix}.jsonl"
         ingestor = Ingestor(db, max_retry_s=max_retry_s, echo=echo, spill_path=spill, where=label)
         # The bad records get their own stream of the seed: the producer's generator is another thread's.
@@ -146,8 +155,8 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         producer.start()
         try:
             with _sigint_stops(stop, echo):
-                _loop(producer, ingestor, stop, bad_rng, count=count, duration=duration, rate=rate, start=start,
-                      speedup=speedup, bad_rate=bad_rate, batch_size=batch_size, progress=progress, echo=echo)
+                _loop(producer, ingestor, stop, bad_rng, clock, count=count, duration=duration, rate=rate,
+                      bad_rate=bad_rate, batch_size=batch_size, progress=progress, echo=echo)
         finally:
             producer.stop.set()
             producer.join(timeout=10)
@@ -158,57 +167,76 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         client.close()
 
 
-def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, bad_rng: np.random.Generator, *,
-          count: int | None, duration: float | None, rate: float | None, start: datetime | None, speedup: float,
-          bad_rate: float, batch_size: int, progress: bool, echo: Callable[[str], None]) -> None:
+class Clock:
+    """The emitter's clock. Paced runs stamp each record with its simulated time and wait until the clock
+    reaches it (live: the wall clock; ``--start``: start + elapsed × speedup). Unpaced runs (benchmarks,
+    bulk loads) stamp the clock at emission, spreading a batch evenly, as fast as the server takes them:
+    their per-customer timing is then compressed, so realism is judged on paced streams."""
+
+    def __init__(self, base: datetime, scale: float, paced: bool) -> None:
+        self.base, self.scale, self.paced = base, scale, paced
+        self.wall0 = time.monotonic()
+
+    def at(self, wall: float) -> datetime:
+        return self.base + timedelta(seconds=(wall - self.wall0) * self.scale)
+
+    def due(self, t: float) -> float:
+        """The monotonic wall time at which simulated epoch second ``t`` is reached."""
+        return self.wall0 + (t - self.base.timestamp()) / self.scale
+
+    def stamp(self, batch: list[dict[str, Any]], since: float, now: float) -> None:
+        span = (now - since) / max(len(batch), 1)
+        for i, record in enumerate(batch):
+            t = record.pop("_t")
+            record["event_time"] = datetime.fromtimestamp(t, UTC) if self.paced else self.at(since + span * (i + 1))
+
+
+def _take(producer: _Producer, buffer: list[dict[str, Any]], step: int, stop: threading.Event) -> bool:
+    """Fill ``buffer`` up to ``step`` records; False when the producer is done and nothing is left."""
+    while len(buffer) < step and producer.is_alive():
+        try:
+            buffer.extend(producer.out.get(timeout=0.2))
+        except queue.Empty:
+            if stop.is_set():
+                break
+    if not buffer and not producer.is_alive():
+        while not producer.out.empty():
+            buffer.extend(producer.out.get_nowait())
+    return bool(buffer)
+
+
+def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, bad_rng: np.random.Generator,
+          clock: Clock, *, count: int | None, duration: float | None, rate: float | None, bad_rate: float,
+          batch_size: int, progress: bool, echo: Callable[[str], None]) -> None:
     counts = ingestor.counts
-    wall0 = time.monotonic()
-    live0 = datetime.now(UTC)
+    wall0 = clock.wall0
     # Paced runs emit small batches (about 0.5 s of traffic) so the stream looks continuous.
     step = batch_size if rate is None else max(1, min(batch_size, int(rate * 0.5)))
     buffer: list[dict[str, Any]] = []
     last_wall, last_print = wall0, 0.0
     tty = sys.stderr.isatty()
-
-    def clock(wall: float) -> datetime:
-        base = start if start is not None else live0
-        scale = speedup if start is not None else 1.0
-        return base + timedelta(seconds=(wall - wall0) * scale)
-
     while not stop.is_set():
         elapsed = time.monotonic() - wall0
         if (count is not None and counts.generated >= count) or (duration is not None and elapsed >= duration):
             break
-        while len(buffer) < step and producer.is_alive():
-            try:
-                buffer.extend(producer.out.get(timeout=0.2))
-            except queue.Empty:
-                if stop.is_set():
-                    break
-        if not buffer and not producer.is_alive():
-            while not producer.out.empty():
-                buffer.extend(producer.out.get_nowait())
-            if not buffer:
-                break
+        if not _take(producer, buffer, step, stop):
+            break
         n = min(step, len(buffer), count - counts.generated if count is not None else len(buffer))
         batch, buffer = buffer[:n], buffer[n:]
-        if rate is not None:  # pacing: the batch's last record is due at wall0 + (generated + n) / rate
-            due = wall0 + (counts.generated + n) / rate
+        if rate is not None:  # pacing: wait until the clock reaches the batch's last record
+            due = clock.due(batch[-1]["_t"])
             while (wait := due - time.monotonic()) > 0 and not stop.is_set():
                 time.sleep(min(wait, 0.2))
             if duration is not None and time.monotonic() - wall0 > duration + 0.5:
                 break
         now = time.monotonic()
-        t_from, span = clock(last_wall), (now - last_wall) / max(n, 1)
-        for i, record in enumerate(batch):
-            record["event_time"] = clock(last_wall + span * (i + 1)) if span else t_from
+        clock.stamp(batch, last_wall, now)
         last_wall = now
         records.inject_bad(batch, bad_rate, bad_rng)
         ingestor.ingest(batch)
         if progress and (now - last_print >= (1.0 if tty else 10.0)):
             last_print = now
-            tx_s = counts.generated / max(now - wall0, 1e-9)
-            line = f"{counts.line()}  {tx_s:,.0f} tx/s"
+            line = f"{counts.line()}  {counts.generated / max(now - wall0, 1e-9):,.0f} tx/s"
             if tty:
                 sys.stderr.write("\r" + line)
                 sys.stderr.flush()

@@ -1,0 +1,82 @@
+"""Behaviour rows for the simulation: honest ones from the CTGAN model, fraud ones by kind.
+
+Honest rows are sampled from CTGAN unconditionally in bulk (~86,000 rows/s). Fraud rows of a kind are
+resampled from the training table's own fraud rows of that kind, saved with the model (``model.py``'s note
+on fraud rows says why: the quick model does not learn the kinds' signatures, measured).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from paylake.generator import model
+from paylake.generator import profile as profiles
+
+
+def _info(synthesizer: Any) -> dict[str, Any]:
+    return getattr(synthesizer, "paylake_info", None) or {}
+
+
+def profile_of(synthesizer: Any) -> profiles.StreamProfile:
+    """The profile saved with the model (a model without one: the reference's documented defaults)."""
+    info = _info(synthesizer)
+    if "profile" in info:
+        return profiles.StreamProfile.from_dict(info["profile"])
+    from paylake.generator.dimensions import CATEGORIES
+
+    medians = {c.key: c.median_amount for c in CATEGORIES} | {"*": 45.0}
+    return profiles.StreamProfile(fraud_rate=float(info.get("fraud_rate") or 0.015), category_median=medians)
+
+
+def _flags(series: pd.Series) -> pd.Series:
+    return series.astype(str).str.lower().isin(("true", "1", "1.0"))
+
+
+def decode(synthesizer: Any, raw: pd.DataFrame) -> pd.DataFrame:
+    """Model-space rows → behaviour rows (ratio from its bin, log columns back, flags as booleans)."""
+    info = _info(synthesizer)
+    df = raw.reset_index(drop=True).copy()
+    for column in info.get("log_columns", []):
+        df[column] = np.expm1(df[column].astype(float))
+    if "ratio_edges" in info:
+        df["amount_ratio"] = model.decode_amount(df.pop("amount_bin"), df.pop("amount_frac"), info["ratio_edges"])
+    if "is_new_device" in df.columns:
+        df["is_new_device"] = _flags(df["is_new_device"])
+    df["amount_ratio"] = df["amount_ratio"].astype(float).clip(lower=1e-4)
+    return df.drop(columns=["fraud_type", "is_fraud"], errors="ignore")
+
+
+def honest(synthesizer: Any, rows: int) -> pd.DataFrame:
+    """``rows`` honest behaviour rows from the model."""
+    out = synthesizer.sample(rows)
+    return decode(synthesizer, out[model.TABLE] if isinstance(out, dict) else out)
+
+
+def fraud(synthesizer: Any, kind: str, rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``rows`` behaviour rows of fraud ``kind``, resampled from the table's fraud rows of that kind (all of
+    its fraud rows when the table had no kinds; honest model rows when it had no fraud at all)."""
+    table = pd.DataFrame(_info(synthesizer).get("fraud_rows") or {})
+    if table.empty:
+        return honest(synthesizer, rows)
+    pool = table[table["fraud_type"] == profile_of(synthesizer).model_kind(kind)]
+    pool = pool if len(pool) else table
+    picked = pool.iloc[rng.integers(len(pool), size=rows)].reset_index(drop=True)
+    return picked.drop(columns="fraud_type").assign(is_new_device=lambda d: d["is_new_device"].astype(bool)
+                                                    if "is_new_device" in d else False)
+
+
+def sample(synthesizer: Any, rows: int, seed: int | None = None) -> pd.DataFrame:
+    """``rows`` behaviour rows at the profile's fraud rate and mix, with ``fraud_type`` and ``is_fraud``
+    (for quality checks; the stream draws per episode through ``simulate``)."""
+    learned = profile_of(synthesizer)
+    rng = np.random.default_rng(seed)
+    n_fraud = int(rng.binomial(rows, learned.fraud_rate))
+    per_kind = rng.multinomial(n_fraud, list(learned.fraud_mix.values()))
+    parts = [honest(synthesizer, rows - n_fraud).assign(fraud_type=profiles.HONEST)]
+    parts += [fraud(synthesizer, kind, int(n), rng).assign(fraud_type=kind)
+              for kind, n in zip(learned.fraud_mix, per_kind, strict=True) if n]
+    df = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=int(rng.integers(2**31)))
+    return df.assign(is_fraud=df["fraud_type"] != profiles.HONEST).reset_index(drop=True)
