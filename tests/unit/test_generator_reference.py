@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from paylake import schema
-from paylake.generator import dimensions, reference
+from paylake.generator import dimensions, geo, realism, reference
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,7 @@ def test_every_row_is_schema_valid_and_keys_exist(table: pd.DataFrame) -> None:
         assert schema.validate(record) == [], record
     assert set(table["merchant_id"]) <= set(merchants)
     assert set(table["customer_id"]) <= customers
+    assert table["customer_id"].str.fullmatch(r"C\d{7}").all()  # C0000000…: the live population's prefix
     assert (table["category"] == table["merchant_id"].map(lambda m: merchants[m]["category"])).all()
     assert table["transaction_id"].is_unique and table["event_time"].is_monotonic_increasing
 
@@ -46,7 +47,14 @@ def test_fraud_rate_and_signatures(table: pd.DataFrame) -> None:
     bursts = testing.groupby("customer_id")["event_time"].agg(["count", "min", "max"])
     assert (bursts["count"] >= 4).mean() > 0.8  # bursts, not isolated tiny payments
     odd = fraud[fraud["fraud_type"] == "odd_hours_large"]
-    assert odd["event_time"].dt.hour.between(1, 4).all()
+    home_lon = odd["customer_id"].map({c["_id"]: c["home_longitude"] for c in dimensions.build_dimensions().customers})
+    local = pd.Series(geo.local_hour(odd["event_time"].dt.hour.to_numpy(), home_lon.to_numpy()), index=odd.index)
+    # the victim's local night; a night before the first or after the last day is clipped to the table's edge
+    edge = odd["event_time"].isin([table["event_time"].min(), table["event_time"].max()])
+    assert (local.between(1, 4) | edge).all() and len(odd) > 30
+    near = odd["distance_km"] < 100  # the device is near home (30 % of these rows pay from abroad)
+    assert near.mean() > 0.5
+    assert pd.Series(realism.local_hours(odd[near & ~edge])).between(1, 4).all()
     assert odd["amount"].median() > 5 * normal["amount"].median()
     far = fraud[fraud["fraud_type"] == "far_from_home"]
     assert far["distance_km"].median() > 300 > normal["distance_km"].quantile(0.95)
@@ -67,7 +75,7 @@ def test_amounts_log_normal_per_category(table: pd.DataFrame) -> None:
 
 
 def test_daily_and_weekly_rhythm_and_latency_tail(table: pd.DataFrame) -> None:
-    hours = table["event_time"].dt.hour.value_counts(normalize=True)
+    hours = pd.Series(realism.local_hours(table)).value_counts(normalize=True)  # the rhythm is in local time
     assert hours[[2, 3, 4]].sum() * 5 < hours[[12, 18, 19]].sum()
     per_day = table.groupby(table["event_time"].dt.date).size()
     weekday = pd.Series(pd.to_datetime(per_day.index).dayofweek, index=per_day.index)
