@@ -73,7 +73,9 @@ class Population:
             weight = self.group_activity * (self.hours[local] if local_hours is None else np.isin(local, local_hours))
             if weight.sum() == 0:  # nobody is at such a local hour now: the nearest ones are
                 target = np.arange(24) if local_hours is None else np.asarray(local_hours)
-                weight = self.group_activity * np.exp(-np.min(np.abs(local[:, None] - target[None, :]), 1))
+                apart = np.abs(local[:, None] - target[None, :])
+                apart = np.min(np.minimum(apart, 24 - apart), 1)  # hours apart on the 24-hour clock
+                weight = self.group_activity * (apart == apart.min())
             sel = np.flatnonzero(utc_hour == h)
             group[sel] = rng.choice(len(weight), size=len(sel), p=weight / weight.sum())
         return self._in_group(group, rng)
