@@ -26,7 +26,7 @@ def honest_pairs(df: pd.DataFrame) -> pd.DataFrame:
     """Consecutive payments of one customer where both are honest: distance (km) and speed (km/h)."""
     s = _by_customer(df)
     prev = s.shift(1)
-    prev_honest = ~prev["is_fraud"].fillna(True).astype(bool)
+    prev_honest = ~prev["is_fraud"].astype("boolean").fillna(True).astype(bool)
     same = (s["customer_id"] == prev["customer_id"]) & ~s["is_fraud"].astype(bool) & prev_honest
     pairs, before = s[same], prev[same]
     km = geo.haversine_km(before["latitude"].to_numpy(float), before["longitude"].to_numpy(float),

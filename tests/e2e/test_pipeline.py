@@ -22,6 +22,7 @@ from paylake import names
 from paylake.settings import REPO_ROOT, Settings, settings_env
 
 T0 = datetime(2026, 2, 2, tzinfo=UTC)
+CUSTOMERS = 20_000
 SPEEDUP = 3600.0  # one wall second = one simulated hour: a few seconds of generation span several hours
 
 
@@ -63,7 +64,10 @@ def test_whole_pipeline(  # type: ignore[no-untyped-def]
     from paylake.generator.commands import REFERENCE_CSV
     from paylake.kpi import snapshot
 
-    settings = paylake_env
+    # A small population: seeding the default 500,000 customers would take a minute (the KPI job reads only
+    # the customers its rows name, whatever the population).
+    monkeypatch.setenv("PAYLAKE_CUSTOMERS", str(CUSTOMERS))
+    settings = paylake_env.with_overrides(customers=CUSTOMERS)
     # A small, fast model: this test is about the pipeline; test_generator_model checks the model's quality.
     frame = model.training_frame(pd.read_csv(REFERENCE_CSV)).sample(3000, random_state=0)
     model.save(model.train(frame, epochs=3, seed=1), settings.model_file)

@@ -8,29 +8,22 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from factories import make_records
+from generator_support import ReplaySynthesizer
 
 from paylake import names
-from paylake.generator import dimensions, model, reference, stream
+from paylake.generator import dimensions, stream
 from paylake.generator.ingest import Counts, Ingestor
 from paylake.settings import Settings
 from paylake.stack import manager
 
+# A small population: the default (PAYLAKE_CUSTOMERS, 500,000) would take a minute to seed per test database.
+CUSTOMERS = 5000
 
-class ReplaySynthesizer:
-    """Stands in for the CTGAN model in plumbing tests (the model has its own test): resamples the
-    reference table's model columns, so records are realistic and building/ingest run for real."""
 
-    def __init__(self) -> None:
-        self.frame = model.training_frame(reference.simulate(5000, seed=21))
-        self.rng = np.random.default_rng(0)
-
-    def sample(self, rows: int) -> dict[str, pd.DataFrame]:
-        picked = self.rng.integers(len(self.frame), size=rows)
-        return {model.TABLE: self.frame.iloc[picked].reset_index(drop=True)}
+def _small(settings: Settings, **overrides: Any) -> Settings:
+    return settings.with_overrides(customers=CUSTOMERS, **overrides)
 
 
 def _check_accounting(counts: Counts, db: Any) -> None:
@@ -40,7 +33,7 @@ def _check_accounting(counts: Counts, db: Any) -> None:
 
 
 def test_bad_records_go_to_dead_letter_and_counts_add_up(settings: Settings, mongo_db: Any) -> None:
-    counts = stream.run(settings, count=6000, bad_rate=0.05, batch_size=1000, seed=1,
+    counts = stream.run(_small(settings), count=6000, bad_rate=0.05, batch_size=1000, seed=1,
                         synthesizer=ReplaySynthesizer(), progress=False)
     assert counts.generated == 6000 and counts.failed == 0 and counts.duplicate == 0
     assert 150 < counts.dead_lettered < 450  # ~5% of 6000
@@ -60,7 +53,7 @@ def test_bad_records_go_to_dead_letter_and_counts_add_up(settings: Settings, mon
 
 def test_the_seed_also_decides_the_bad_records(settings: Settings, mongo_db: Any) -> None:
     def reasons_of_a_run(database: str) -> list[str]:
-        stream.run(settings.with_overrides(mongo_db=database), count=3000, bad_rate=0.05, batch_size=1000,
+        stream.run(_small(settings, mongo_db=database), count=3000, bad_rate=0.05, batch_size=1000,
                    seed=4, synthesizer=ReplaySynthesizer(), progress=False)
         letters = mongo_db.client[database][names.DEAD_LETTER].find({}, {"reasons": 1})
         return sorted(r for letter in letters for r in letter["reasons"])
@@ -89,7 +82,7 @@ def test_server_restart_mid_run_loses_nothing(stack_settings: Settings, settings
     helper.start()
     messages: list[str] = []
     try:
-        counts = stream.run(settings, count=30_000, rate=4000, bad_rate=0.02, batch_size=1000, seed=2,
+        counts = stream.run(_small(settings), count=30_000, rate=4000, bad_rate=0.02, batch_size=1000, seed=2,
                             synthesizer=ReplaySynthesizer(), progress=False, echo=messages.append)
     finally:
         helper.join(timeout=90)
@@ -113,36 +106,46 @@ def test_reinserting_the_same_ids_counts_duplicates(mongo_db: Any) -> None:
 
 
 def test_dimensions_are_idempotent(mongo_db: Any) -> None:
-    first = dimensions.seed_dimensions(mongo_db)
-    second = dimensions.seed_dimensions(mongo_db)
+    dims = dimensions.build_dimensions(customers=2000)
+    first = dimensions.seed_dimensions(mongo_db, dims)
+    second = dimensions.seed_dimensions(mongo_db, dims)
     assert first == second == {names.CATEGORIES: len(dimensions.CATEGORIES),
-                               names.MERCHANTS: dimensions.N_MERCHANTS, names.CUSTOMERS: dimensions.N_CUSTOMERS}
+                               names.MERCHANTS: dimensions.N_MERCHANTS, names.CUSTOMERS: 2000}
     merchant = mongo_db[names.MERCHANTS].find_one({"_id": "M00000"})
     assert set(merchant) == {"_id", "name", "category", "city", "country", "latitude", "longitude", "commission_rate"}
     assert merchant["category"] in {c.key for c in dimensions.CATEGORIES}
     category = mongo_db[names.CATEGORIES].find_one({"_id": "grocery"})
     assert set(category) == {"_id", "name", "description", "commission_rate", "median_amount"}
-    customer = mongo_db[names.CUSTOMERS].find_one({})
+    customer = mongo_db[names.CUSTOMERS].find_one({"_id": "C0000000"})
+    assert customer == dims.customers[0]
     assert set(customer) == {"_id", "home_city", "home_country", "home_latitude", "home_longitude",
-                             "typical_amount", "segment"}
+                             "typical_amount", "spend_index", "segment"}
+    # a larger population keeps the first customers as they are and adds the rest
+    bigger = dimensions.seed_dimensions(mongo_db, dimensions.build_dimensions(customers=3000))
+    assert bigger[names.CUSTOMERS] == 3000
+    assert mongo_db[names.CUSTOMERS].find_one({"_id": "C0001999"}) == dims.customers[-1]
 
 
 @pytest.mark.parametrize("speedup", [3600.0])
 def test_simulated_clock_for_backfill(settings: Settings, mongo_db: Any, speedup: float) -> None:
     start = datetime(2026, 10, 1, tzinfo=UTC)
-    counts = stream.run(settings, count=2000, rate=1000, start=start, speedup=speedup, seed=3,
+    counts = stream.run(_small(settings), count=2000, rate=1000, start=start, speedup=speedup, seed=3,
                         synthesizer=ReplaySynthesizer(), progress=False)
     assert counts.inserted == 2000
-    times = [d["event_time"] for d in mongo_db[names.TRANSACTIONS].find({}, {"event_time": 1})]
+    docs = sorted(mongo_db[names.TRANSACTIONS].find({}, {"event_time": 1}), key=lambda d: d["_id"])
+    times = [d["event_time"] for d in docs]
     span_h = (max(times) - min(times)).total_seconds() / 3600
-    assert min(times) >= start and 1.0 < span_h < 3.0  # ~2 s of wall time at 3600× ≈ 2 simulated hours
+    # 2,000 records at 1,000 a second, 3600× faster: 2,000 payments at 1,000/3,600 a simulated second
+    assert min(times) >= start and 1.5 < span_h < 2.5
+    assert times == sorted(times)  # each record carries its own simulated time, in the order simulated
 
 
 def test_ensure_dimensions_seeds_what_is_missing_and_returns_what_is_stored(mongo_db: Any) -> None:
-    first = dimensions.ensure_dimensions(mongo_db)  # an empty database: seeded, then read back
+    first = dimensions.ensure_dimensions(mongo_db, 2000)  # an empty database: seeded, then read back
+    assert len(first.customers) == 2000
     assert len(first.merchants) == mongo_db[names.MERCHANTS].count_documents({}) > 0
     gone = first.merchants[0]["_id"]
     mongo_db[names.MERCHANTS].delete_one({"_id": gone})
-    again = dimensions.ensure_dimensions(mongo_db)
+    again = dimensions.ensure_dimensions(mongo_db, 2000)
     assert gone in {m["_id"] for m in again.merchants}
     assert (len(again.categories), len(again.customers)) == (len(first.categories), len(first.customers))
