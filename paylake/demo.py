@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from paylake.dashboard.commands import streamlit_argv
+from paylake.generator import model
 from paylake.settings import REPO_ROOT, Settings, settings_env
 from paylake.stack import manager
 from paylake.stack.process import Service, StackError
@@ -23,8 +24,7 @@ DEMO_HOT_MAX_MB = 8.0  # small, so archiving fires within a few minutes at the d
 # Only slices wholly below the KPI watermark may move, and archiving runs every 5 minutes: with 5-minute
 # slices ~9 MB stayed behind after each run, above the threshold; 2-minute slices get down to the low water.
 DEMO_ARCHIVE_SLICE_MIN = 2
-# Transactions per second. The 5,000 customers then average 2.4 transactions per 10 minutes; at 100/s they
-# made 12, so the velocity rule flagged most of the stream and the alert writes slowed every KPI refresh.
+# Transactions per second: with PAYLAKE_CUSTOMERS' 500,000 customers, ~3.5 payments per customer per day.
 DEMO_RATE = 20
 
 
@@ -115,7 +115,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
     for status in manager.up(settings, echo):
         echo("  " + status.line)
     _run_step("seeding dimensions", _paylake("dimensions"), settings, echo)
-    if not settings.model_file.exists():
+    if not model.is_current(settings.model_file):  # none yet, or one an older paylake trained
         _run_step("training a quick CTGAN model (first run only)", _paylake("train", "--quick"), settings, echo)
     for service in background_services(settings):
         echo(f"demo: starting {service.name}…" if service.pid() is None else f"demo: {service.name} already runs")

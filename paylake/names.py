@@ -10,7 +10,8 @@ TRANSACTIONS = "transactions"  # the fact: one document per transaction, _id = t
 DEAD_LETTER = "dead_letter"  # records that failed validation, with the reason; never dropped
 MERCHANTS = "merchants"  # dimension: merchant_id → category, city, commission_rate
 CATEGORIES = "categories"  # dimension: category → description, typical amount
-CUSTOMERS = "customers"  # dimension: customer_id → home location, typical amount
+CUSTOMERS = "customers"  # dimension: customer_id → home location, typical amount, spend index
+DIMENSIONS_STATE = "dimensions_state"  # one document: the seed and sizes the dimensions were seeded from
 KPI_MINUTES = "kpi_minutes"  # per-minute KPI buckets: history that survives archiving and Redis wipes
 KPI_STATE = "kpi_state"  # the KPI job's watermark, its pending (in-flight) range and the all-time totals
 ALERTS = "alerts"  # transactions flagged by the rule-based fraud checks

@@ -34,7 +34,8 @@ def _dimensions(args: argparse.Namespace) -> int:
     settings = load_settings()
     client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=3000)
     try:
-        counts = stream.with_retry(lambda: dimensions.seed_dimensions(client[settings.mongo_db]),
+        dims = dimensions.build_dimensions(customers=settings.customers)
+        counts = stream.with_retry(lambda: dimensions.seed_dimensions(client[settings.mongo_db], dims),
                                    stream.where(settings), args.max_retry_s, print)
     finally:
         client.close()
@@ -121,7 +122,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_reference)
 
     p = subparsers.add_parser("dimensions", help="seed merchants, categories and customers (idempotent)",
-                              description="Store the dimension collections by _id; running it twice changes nothing.")
+                              description="Store the dimension collections by _id (PAYLAKE_CUSTOMERS customers, "
+                                          "default 500,000); running it twice changes nothing.")
     p.add_argument("--max-retry-s", type=positive_float, default=60.0, help="give up after this long without MongoDB")
     p.set_defaults(func=_dimensions)
 

@@ -4,7 +4,8 @@ Episodes start at random times at the profile's fraud rate (in expectation, frau
 ``fraud_rate``), split by the profile's mix of kinds (shares of fraud *payments*), with the reference's
 four signatures:
   card_testing     a burst of 4–12 payments on one card, 5–90 s apart (minutes in all);
-  odd_hours_large  one payment on a card whose holder is at local night (01:00–04:59) now;
+  odd_hours_large  one payment on a card whose holder is at local night (01:00–04:59) now (an episode
+                   due when nobody is waits for the next hour when some are);
   far_from_home    one in-store payment in a city far from where the cardholder is (``simulate`` picks it);
   new_device       one payment from a device the customer never used.
 What each payment looks like (amount ratio, channel, device, status …) comes from the training table's
@@ -55,6 +56,8 @@ class Episodes:
             if not len(starts):
                 continue
             night = NIGHT_HOURS if kind == "odd_hours_large" else None
+            if night is not None:  # waits for a local night somewhere: it is the signature
+                starts = self.population.next_local(starts, night)
             victims = (self.population.pick(starts, rng, local_hours=night) if night is not None
                        else rng.integers(len(self.population), size=len(starts)))
             for start, victim in zip(starts, victims, strict=True):

@@ -10,6 +10,7 @@ learned at training and saved with the model. sdv/torch are imported inside the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TABLE = "transactions"
+FORMAT = 2  # 2: honest behaviour relative to customer and category, a StreamProfile, the table's fraud rows
 REQUIRED = ("amount", "is_fraud")
 # What a training table may hold: the behaviour's inputs, and the context the profile is learned from.
 TRAINING_COLUMNS = ("category", "amount", "payment_method", "channel", "device_type", "is_new_device",
@@ -48,6 +50,10 @@ CATEGORICAL = ("category", "payment_method", "channel", "device_type", "is_new_d
 # with SDV's conditional sampling on fraud_type did not carry the kinds' signatures (amount ratio median
 # 1.05 for odd_hours_large vs 8.71 in the table, 1.05 vs 0.03 for card_testing; in-store share 24 % vs
 # 0 % for card_testing), nor did 40 epochs, nor a CTGAN fitted on the 750 fraud rows alone (60 epochs).
+
+
+class ModelFormatError(UsageError):
+    """The saved model predates the behaviour model (format 2): it must be retrained."""
 
 
 class TrainingDataError(UsageError, ValueError):
@@ -132,6 +138,7 @@ def train(frame: pd.DataFrame, epochs: int, verbose: bool = False, seed: int | N
     ``training_frame``). Saved with it as ``paylake_info``: the learned ``StreamProfile`` and the table's
     fraud rows (see the note on fraud rows above)."""
     import numpy as np
+    import pandas as pd
     from sdv.metadata import Metadata
     from sdv.single_table import CTGANSynthesizer
 
@@ -144,9 +151,13 @@ def train(frame: pd.DataFrame, epochs: int, verbose: bool = False, seed: int | N
     learned = profiles.learn(frame)
     rows = profiles.behaviour(frame, learned, reference_spend())
     honest = rows[rows["fraud_type"] == profiles.HONEST].drop(columns="fraud_type").reset_index(drop=True)
-    edges = amount_edges(honest["amount_ratio"])
     data = encode(honest)
-    data["amount_bin"], data["amount_frac"] = encode_amount(data.pop("amount_ratio"), edges)
+    # The amount as standard scores of log(ratio) within its category: a quick model that ignores the
+    # category (measured: every category got the same spread, 6.6 % of honest rows above 4× the expected
+    # amount against 2.0 % in the table) still gives each category its own spread.
+    z = np.log(data.pop("amount_ratio").to_numpy(dtype=float)) / learned.spread(categories(data))
+    edges = amount_edges(pd.Series(np.exp(z)))
+    data["amount_bin"], data["amount_frac"] = encode_amount(pd.Series(np.exp(z)), edges)
     metadata = Metadata.detect_from_dataframes({TABLE: data})
     for column in (*CATEGORICAL, "amount_bin"):
         if column in data.columns:
@@ -160,6 +171,13 @@ def train(frame: pd.DataFrame, epochs: int, verbose: bool = False, seed: int | N
                                 "fraud_rows": fraud.to_dict("list"),
                                 "columns": list(frame.columns), "rows": len(frame), "epochs": epochs}
     return synthesizer
+
+
+def categories(rows: pd.DataFrame) -> Any:
+    """Each row's category ("*" for all when the table had none)."""
+    import numpy as np
+
+    return rows["category"].to_numpy(dtype=object) if "category" in rows.columns else np.full(len(rows), "*")
 
 
 def reference_spend() -> dict[str, float]:
@@ -179,10 +197,14 @@ def encode(behaviour: pd.DataFrame) -> pd.DataFrame:
 
 
 def amount_edges(amount: pd.Series, bins: int = AMOUNT_BINS) -> Any:
-    """Quantile edges of log(amount): equally populated bins in the training table."""
+    """Quantile edges of log(amount): ``bins`` equally populated bins, the outer ones split at the 0.1, 0.5,
+    1, 2.5 % quantiles (and their mirrors). A value is drawn uniformly (in log) inside its bin, so one wide
+    outer bin spanning up to the maximum put most of its mass far out in the tail."""
     import numpy as np
 
-    return np.unique(np.quantile(np.log(amount.astype(float)), np.linspace(0, 1, bins + 1)))
+    tails = [0.001, 0.005, 0.01, 0.025]
+    quantiles = np.unique(np.r_[np.linspace(0, 1, bins + 1), tails, [1 - q for q in tails]])
+    return np.unique(np.quantile(np.log(amount.astype(float)), quantiles))
 
 
 def encode_amount(amount: pd.Series, edges: Any) -> tuple[pd.Series, pd.Series]:
@@ -212,11 +234,28 @@ def save(synthesizer: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     synthesizer.save(str(tmp))
     tmp.replace(path)  # atomic: a reader never sees half a model
+    info = {k: v for k, v in synthesizer.paylake_info.items() if k in ("columns", "rows", "epochs")}
+    _format_file(path).write_text(json.dumps({"format": FORMAT, **info}))
+
+
+def _format_file(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def is_current(path: Path) -> bool:
+    """A model exists at ``path`` and was trained by this version's format (cheap: no sdv import)."""
+    try:
+        return bool(path.exists() and json.loads(_format_file(path).read_text()).get("format") == FORMAT)
+    except (OSError, ValueError):
+        return False
 
 
 def load(path: Path) -> Any:
     if not path.exists():
         raise FileNotFoundError(f"no trained model at {path}: run `paylake train` (or `paylake train --quick`)")
+    if not is_current(path):
+        raise ModelFormatError(f"the model at {path} was trained by an older paylake (it learns absolute amounts "
+                               "and UTC hours): retrain it with `paylake train` (or `paylake train --quick`)")
     import warnings
 
     from sdv.utils import load_synthesizer

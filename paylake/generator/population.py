@@ -80,6 +80,17 @@ class Population:
             group[sel] = rng.choice(len(weight), size=len(sel), p=weight / weight.sum())
         return self._in_group(group, rng)
 
+    def next_local(self, t: np.ndarray, local_hours: np.ndarray) -> np.ndarray:
+        """Each time ``t`` itself when some customers are at one of ``local_hours`` then, else the same
+        minute of the first later hour when some are (the population may leave hours uncovered: the
+        reference's cities leave UTC 05, 13, 14 and 19–23 without anyone at local 01–04)."""
+        covered = np.array([np.isin((h + self.tz_values) % 24, local_hours).any() for h in range(24)])
+        if not covered.any():
+            return np.asarray(t)
+        hour = (np.asarray(t) // 3600 % 24).astype(int)
+        wait = np.array([next(k for k in range(24) if covered[(h + k) % 24]) for h in hour])
+        return np.asarray(t) + wait * 3600.0
+
     def move(self, idx: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> None:
         """Honest payments ``idx`` at times ``t`` (sorted): start or end trips where the gap allows, then
         record the payments. A customer moves at most once per call, at their first payment in it."""

@@ -43,6 +43,7 @@ class StreamProfile:
     fraud_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRAUD_MIX))
     hours: tuple[float, ...] = DEFAULT_HOURS  # honest payments by local hour (sums to 1 when learned)
     category_median: dict[str, float] = field(default_factory=dict)  # "*" = all categories
+    category_spread: dict[str, float] = field(default_factory=dict)  # std of log(amount ratio), honest rows
     distance_cap_km: float = DEFAULT_DISTANCE_CAP_KM  # honest device distance from where the customer is
     typed: bool = True  # the model knows the four fraud kinds (False: one GENERIC kind)
 
@@ -59,6 +60,10 @@ class StreamProfile:
     def median(self, categories: np.ndarray) -> np.ndarray:
         fallback = self.category_median.get("*", 1.0)
         return np.array([self.category_median.get(c, fallback) for c in categories], dtype=float)
+
+    def spread(self, categories: np.ndarray) -> np.ndarray:
+        fallback = self.category_spread.get("*", 1.0)
+        return np.array([self.category_spread.get(c, fallback) for c in categories], dtype=float)
 
     def model_kind(self, kind: str) -> str:
         """The model's fraud_type value to draw an episode of ``kind`` from."""
@@ -101,6 +106,7 @@ def learn(frame: pd.DataFrame) -> StreamProfile:
     medians = {"*": float(frame.loc[honest, "amount"].median())}
     if "category" in frame.columns:
         medians |= frame[honest].groupby("category")["amount"].median().astype(float).to_dict()
+    spreads = _spreads(frame[honest.to_numpy()], medians)
     hours = local_hours(frame)
     counts = np.bincount(hours[honest.to_numpy()], minlength=24) if hours is not None else None
     cap = DEFAULT_DISTANCE_CAP_KM
@@ -111,9 +117,19 @@ def learn(frame: pd.DataFrame) -> StreamProfile:
         fraud_mix={str(k): float(v) for k, v in mix.items()},
         hours=tuple(float(c) for c in counts / counts.sum()) if counts is not None and counts.sum() else DEFAULT_HOURS,
         category_median=medians,
+        category_spread=spreads,
         distance_cap_km=cap,
         typed=typed,
     )
+
+
+def _spreads(honest: pd.DataFrame, medians: Mapping[str, float]) -> dict[str, float]:
+    """Std of log(amount / category median) per category and overall ("*"); 1.0 where undefined."""
+    cats = honest["category"] if "category" in honest.columns else pd.Series("*", index=honest.index)
+    logs = np.log(honest["amount"].to_numpy(dtype=float) / cats.map(medians).fillna(medians["*"]).to_numpy(float))
+    by = pd.Series(logs, index=honest.index).groupby(cats.to_numpy()).std().fillna(1.0).clip(lower=0.05)
+    overall = float(np.std(logs)) if len(logs) > 1 else 1.0
+    return {"*": overall or 1.0} | {str(k): float(v) for k, v in by.items()}
 
 
 def behaviour(frame: pd.DataFrame, profile: StreamProfile, customers: Mapping[str, float]) -> pd.DataFrame:

@@ -41,8 +41,9 @@ def decode(synthesizer: Any, raw: pd.DataFrame) -> pd.DataFrame:
     df = raw.reset_index(drop=True).copy()
     for column in info.get("log_columns", []):
         df[column] = np.expm1(df[column].astype(float))
-    if "ratio_edges" in info:
-        df["amount_ratio"] = model.decode_amount(df.pop("amount_bin"), df.pop("amount_frac"), info["ratio_edges"])
+    if "ratio_edges" in info:  # standard scores within the category (model.train), back to ratios
+        z = np.log(model.decode_amount(df.pop("amount_bin"), df.pop("amount_frac"), info["ratio_edges"]))
+        df["amount_ratio"] = np.exp(z * profile_of(synthesizer).spread(model.categories(df)))
     if "is_new_device" in df.columns:
         df["is_new_device"] = _flags(df["is_new_device"])
     df["amount_ratio"] = df["amount_ratio"].astype(float).clip(lower=1e-4)

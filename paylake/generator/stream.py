@@ -132,7 +132,7 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
     if synthesizer is None:
         try:
             synthesizer = model.load(settings.model_file)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, model.ModelFormatError) as exc:
             raise GeneratorError(str(exc)) from exc
     model.speed_up_sampling(synthesizer)
     model.one_sampling_thread()
