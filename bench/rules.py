@@ -50,7 +50,7 @@ def rule_figures(spark: Any, docs: list[dict[str, Any]], dims: Dimensions) -> tu
     ]
     tx = spark.createDataFrame(docs, schema.spark_schema(mongo=True))
     started = time.monotonic()
-    flagged = rules.flag(transforms.enrich(tx, *frames)).toPandas()
+    flagged = pd.DataFrame(rules.flag(transforms.enrich(tx, *frames)).toPandas())
     seconds = time.monotonic() - started
     fraud = flagged["is_fraud"].astype(bool)
     table = []
@@ -58,10 +58,21 @@ def rule_figures(spark: Any, docs: list[dict[str, Any]], dims: Dimensions) -> tu
         fired = flagged["flagged" if name == "any" else f"rule_{name}"].astype(bool)
         hits = int((fired & fraud).sum())
         precision = hits / fired.sum() if fired.sum() else 0.0
-        table.append({"rule": name, "flagged": int(fired.sum()), "share": float(fired.mean()),
+        table.append({"rule": name, "rows": len(fired), "fraud": int(fraud.sum()), "hits": hits,
+                      "flagged": int(fired.sum()), "share": float(fired.mean()),
                       "precision": precision, "recall": hits / max(int(fraud.sum()), 1),
                       "lift": precision / max(float(fraud.mean()), 1e-9)})
     return pd.DataFrame(table).set_index("rule"), seconds
+
+
+def pooled(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Figures of several streams taken together (counts summed, ratios recomputed)."""
+    total = sum(t[["rows", "fraud", "hits", "flagged"]] for t in tables)
+    assert isinstance(total, pd.DataFrame)
+    precision = (total["hits"] / total["flagged"].clip(lower=1))
+    return total.assign(share=total["flagged"] / total["rows"], precision=precision,
+                        recall=total["hits"] / total["fraud"].clip(lower=1),
+                        lift=precision / (total["fraud"] / total["rows"]).clip(lower=1e-9))
 
 
 def print_figures(table: pd.DataFrame) -> None:

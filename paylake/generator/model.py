@@ -43,6 +43,11 @@ LOG_COLUMNS = ("distance_km", "latency_ms")
 # (training-by-sampling), so bin frequencies, and their dependence on category and fraud type, come out
 # right even for a quick model (raw amounts measured KS 0.21-0.25 against the table, log bins 0.05-0.12).
 AMOUNT_BINS = 20
+# The amount's marginal is calibrated to the table's: each sampled batch keeps the model's *ranking* of its
+# rows (which payments are large, jointly with channel, category, status …) but takes the table's quantiles
+# of the score at those ranks. A quick GAN's marginal is too flat: measured 3.1 % of honest rows above
+# 4× the expected amount against 2.0 % in the table, which made the amount rule's precision 13 % vs 21 %.
+QUANTILES = 1001
 CATEGORICAL = ("category", "payment_method", "channel", "device_type", "is_new_device", "status")
 # Fraud rows. The model is trained on honest rows only, and fraud rows are resampled from the table's own fraud rows of
 # the episode's kind (their relative columns: amount ratio, distance, channel, device, status, latency).
@@ -167,6 +172,7 @@ def train(frame: pd.DataFrame, epochs: int, verbose: bool = False, seed: int | N
     synthesizer.fit({TABLE: data})
     fraud = rows[rows["fraud_type"] != profiles.HONEST]
     synthesizer.paylake_info = {"profile": learned.as_dict(), "ratio_edges": edges.tolist(),
+                                "z_quantiles": np.quantile(z, np.linspace(0, 1, QUANTILES)).tolist(),
                                 "log_columns": [c for c in LOG_COLUMNS if c in data.columns],
                                 "fraud_rows": fraud.to_dict("list"),
                                 "columns": list(frame.columns), "rows": len(frame), "epochs": epochs}

@@ -43,11 +43,22 @@ def decode(synthesizer: Any, raw: pd.DataFrame) -> pd.DataFrame:
         df[column] = np.expm1(df[column].astype(float))
     if "ratio_edges" in info:  # standard scores within the category (model.train), back to ratios
         z = np.log(model.decode_amount(df.pop("amount_bin"), df.pop("amount_frac"), info["ratio_edges"]))
+        if "z_quantiles" in info:
+            z = calibrate(z, np.asarray(info["z_quantiles"]))
         df["amount_ratio"] = np.exp(z * profile_of(synthesizer).spread(model.categories(df)))
     if "is_new_device" in df.columns:
         df["is_new_device"] = _flags(df["is_new_device"])
     df["amount_ratio"] = df["amount_ratio"].astype(float).clip(lower=1e-4)
     return df.drop(columns=["fraud_type", "is_fraud"], errors="ignore")
+
+
+def calibrate(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """``values`` replaced by the table's quantiles at their ranks (mid-ranks: one value maps to the median);
+    see ``model.QUANTILES``."""
+    if len(values) == 0:
+        return values
+    ranks = (np.argsort(np.argsort(values, kind="stable"), kind="stable") + 0.5) / len(values)
+    return np.interp(ranks, np.linspace(0, 1, len(quantiles)), quantiles)
 
 
 def honest(synthesizer: Any, rows: int) -> pd.DataFrame:
