@@ -46,6 +46,7 @@ class StreamProfile:
     category_spread: dict[str, float] = field(default_factory=dict)  # std of log(amount ratio), honest rows
     distance_cap_km: float = DEFAULT_DISTANCE_CAP_KM  # honest device distance from where the customer is
     typed: bool = True  # the model knows the four fraud kinds (False: one GENERIC kind)
+    channel_mix: dict[str, float] = field(default_factory=dict)  # honest payments by channel (empty: unknown)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +120,8 @@ def learn(frame: pd.DataFrame) -> StreamProfile:
         category_median=medians,
         category_spread=spreads,
         distance_cap_km=cap,
+        channel_mix=(frame.loc[honest, "channel"].value_counts(normalize=True).astype(float).to_dict()
+                     if "channel" in frame.columns else {}),
         typed=typed,
     )
 

@@ -15,6 +15,8 @@ import pandas as pd
 from paylake.generator import model
 from paylake.generator import profile as profiles
 
+MAX_TOP_UPS = 4
+
 
 def _info(synthesizer: Any) -> dict[str, Any]:
     return getattr(synthesizer, "paylake_info", None) or {}
@@ -61,10 +63,35 @@ def calibrate(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return np.interp(ranks, np.linspace(0, 1, len(quantiles)), quantiles)
 
 
-def honest(synthesizer: Any, rows: int) -> pd.DataFrame:
-    """``rows`` honest behaviour rows from the model."""
+def _draw(synthesizer: Any, rows: int) -> pd.DataFrame:
     out = synthesizer.sample(rows)
     return decode(synthesizer, out[model.TABLE] if isinstance(out, dict) else out)
+
+
+def honest(synthesizer: Any, rows: int, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """``rows`` honest behaviour rows from the model, in the table's mix of channels.
+
+    The channel decides where a payment happens (in a shop near the customer, or at their device), and a
+    quick model gets its mix wrong (measured: 39–43 % in store against the table's 51 %). So the rows are
+    taken per channel from a larger draw, as many of each as the table's mix asks; every other column,
+    and its dependence on the channel, is the model's own.
+    """
+    mix = profile_of(synthesizer).channel_mix
+    if not mix or rows <= 0:
+        return _draw(synthesizer, rows)
+    rng = rng or np.random.default_rng()
+    want = dict(zip(mix, rng.multinomial(rows, list(mix.values())), strict=True))
+    pool = _draw(synthesizer, int(rows * 1.3) + 50)
+    for _ in range(MAX_TOP_UPS):
+        have = pool["channel"].value_counts()
+        short = max((want[c] - int(have.get(c, 0))) / max(int(have.get(c, 0)), 1) for c in want)
+        if short <= 0:
+            break
+        pool = pd.concat([pool, _draw(synthesizer, int(len(pool) * min(short, 2.0)) + 50)], ignore_index=True)
+    taken = pd.concat([pool[pool["channel"] == c].head(int(n)) for c, n in want.items()])
+    if len(taken) < rows:  # a channel the model (almost) never draws: the rest as drawn
+        taken = pd.concat([taken, pool.drop(index=taken.index).head(rows - len(taken))])
+    return taken.sample(frac=1.0, random_state=int(rng.integers(2**31))).reset_index(drop=True)
 
 
 def fraud(synthesizer: Any, kind: str, rows: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -87,7 +114,7 @@ def sample(synthesizer: Any, rows: int, seed: int | None = None) -> pd.DataFrame
     rng = np.random.default_rng(seed)
     n_fraud = int(rng.binomial(rows, learned.fraud_rate))
     per_kind = rng.multinomial(n_fraud, list(learned.fraud_mix.values()))
-    parts = [honest(synthesizer, rows - n_fraud).assign(fraud_type=profiles.HONEST)]
+    parts = [honest(synthesizer, rows - n_fraud, rng).assign(fraud_type=profiles.HONEST)]
     parts += [fraud(synthesizer, kind, int(n), rng).assign(fraud_type=kind)
               for kind, n in zip(learned.fraud_mix, per_kind, strict=True) if n]
     df = pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=int(rng.integers(2**31)))

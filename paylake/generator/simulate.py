@@ -56,7 +56,7 @@ class Simulator:
         return pd.concat(parts, ignore_index=True).sort_values("t", kind="stable", ignore_index=True)
 
     def _honest(self, t: np.ndarray) -> pd.DataFrame:
-        rows = records.fill_missing(sampling.honest(self.synthesizer, len(t)), self.rng)
+        rows = records.fill_missing(sampling.honest(self.synthesizer, len(t), self.rng), self.rng)
         who = self.population.pick(t, self.rng)
         self.population.move(who, t, self.rng)
         distance = np.clip(rows["distance_km"].to_numpy(dtype=float), 0.0, self.profile.distance_cap_km)
