@@ -1,13 +1,14 @@
 """Realism of the live stream against the reference table, in one run.
 
-    .venv/bin/python bench/realism.py [--count 40000] [--rate 2000] [--speedup 100] [--model PATH]
+    .venv/bin/python bench/realism.py [--count 80000] [--windows 4] [--rate 2000] [--speedup 100] [--model PATH]
 
 Starts its own MongoDB-compatible server in a temp dir, seeds the dimensions (PAYLAKE_CUSTOMERS customers,
 500,000 by default), trains the quick model on the reference (or loads ``--model``) and runs
 ``paylake generate``'s own function (``stream.run``) twice:
 * the *dense* stream: ``--count`` payments at ``--rate`` with ``--speedup`` (2000 tx/s ÷ 100 = 20 simulated
   tx/s, the demo's density) in ``--windows`` runs spread over a day, whose consecutive payments per
-  customer judge travel, bursts and the rules;
+  customer judge travel, bursts and the rules (each window its own database: a run starts its customers
+  at home, and ends mid-episode, so short windows cut card-testing bursts);
 * the *day* stream: ``--day-count`` payments spread over one simulated day, whose local hours judge the
   hourly profile (a 33-minute dense stream only sees the few hours it spans).
 Then, against the reference table (bench/rules.py's figures come from the same function):
