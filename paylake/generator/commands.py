@@ -35,7 +35,7 @@ def _dimensions(args: argparse.Namespace) -> int:
     client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=3000)
     try:
         dims = dimensions.build_dimensions(customers=settings.customers)
-        counts = stream.with_retry(lambda: dimensions.seed_dimensions(client[settings.mongo_db], dims),
+        counts = stream.with_retry(lambda: dimensions.reseed(client[settings.mongo_db], dims),
                                    stream.where(settings), args.max_retry_s, print)
     finally:
         client.close()

@@ -174,12 +174,23 @@ edited in place are not noticed: the dimensions are the seed's, ``paylake dimens
     if state.get("seed") == seed and state.get("merchants") == N_MERCHANTS:
         customers = max(customers, int(state.get("customers", 0)))
     dims = build_dimensions(seed, customers)
-    want = {"seed": seed, "customers": customers, "merchants": N_MERCHANTS}
-    if all(state.get(k) == v for k, v in want.items()) and _complete(db, dims):
+    if _state(seed, customers) == {k: state.get(k) for k in ("seed", "customers", "merchants")} and _complete(db, dims):
         return dims
-    seed_dimensions(db, dims)
-    db[names.DIMENSIONS_STATE].replace_one({"_id": "seeded"}, {"_id": "seeded", **want}, upsert=True)
+    reseed(db, dims, seed)
     return dims
+
+
+def _state(seed: int, customers: int) -> dict[str, int]:
+    return {"seed": seed, "customers": customers, "merchants": N_MERCHANTS}
+
+
+def reseed(db: Any, dims: Dimensions, seed: int = DEFAULT_SEED) -> dict[str, int]:
+    """``seed_dimensions`` (every document compared and repaired), then the record ``ensure_dimensions``
+    trusts; ``paylake dimensions`` runs this."""
+    counts = seed_dimensions(db, dims)
+    record = {"_id": "seeded", **_state(seed, len(dims.customers))}
+    db[names.DIMENSIONS_STATE].replace_one({"_id": "seeded"}, record, upsert=True)
+    return counts
 
 
 def _complete(db: Any, dims: Dimensions, probes: int = SPOT_CHECKS) -> bool:

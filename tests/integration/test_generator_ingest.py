@@ -149,3 +149,15 @@ def test_ensure_dimensions_seeds_what_is_missing_and_returns_what_is_stored(mong
     again = dimensions.ensure_dimensions(mongo_db, 2000)
     assert gone in {m["_id"] for m in again.merchants}
     assert (len(again.categories), len(again.customers)) == (len(first.categories), len(first.customers))
+
+
+def test_a_seeded_population_is_trusted_after_a_spot_check(mongo_db: Any) -> None:
+    seeded = dimensions.build_dimensions(customers=3000)
+    dimensions.reseed(mongo_db, seeded)  # what `paylake dimensions` does
+    assert mongo_db[names.DIMENSIONS_STATE].find_one({"_id": "seeded"})["customers"] == 3000
+    # a smaller ask keeps the larger seeded population, rebuilt from the record (no read-back)
+    assert dimensions.ensure_dimensions(mongo_db, 1000).customers == seeded.customers
+    # a dimension shrunk behind paylake's back fails the spot check (first and last ids) and is seeded again
+    mongo_db[names.CUSTOMERS].delete_one({"_id": seeded.customers[-1]["_id"]})
+    dimensions.ensure_dimensions(mongo_db, 3000)
+    assert mongo_db[names.CUSTOMERS].find_one({"_id": seeded.customers[-1]["_id"]}) == seeded.customers[-1]
