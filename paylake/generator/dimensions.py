@@ -168,7 +168,7 @@ def ensure_dimensions(db: Any, customers: int = REFERENCE_CUSTOMERS, seed: int =
     documents in memory (~1 s) instead of reading them back: 500,000 customers take ~40 s to read from
     FerretDB. Evenly spaced ids are looked up each time, so a dimension emptied or shrunk behind
     paylake's back is seeded again (idempotently: only what is missing or changed is written). Documents
-edited in place are not noticed: the dimensions are the seed's, ``paylake dimensions`` restores them.
+edited in place are not noticed: the dimensions are the seed's, ``paylake dimensions --repair`` restores them.
     """
     state = db[names.DIMENSIONS_STATE].find_one({"_id": "seeded"}) or {}
     if state.get("seed") == seed and state.get("merchants") == N_MERCHANTS:
@@ -186,7 +186,7 @@ def _state(seed: int, customers: int) -> dict[str, int]:
 
 def reseed(db: Any, dims: Dimensions, seed: int = DEFAULT_SEED) -> dict[str, int]:
     """``seed_dimensions`` (every document compared and repaired), then the record ``ensure_dimensions``
-    trusts; ``paylake dimensions`` runs this."""
+    trusts; ``paylake dimensions --repair`` runs this."""
     counts = seed_dimensions(db, dims)
     record = {"_id": "seeded", **_state(seed, len(dims.customers))}
     db[names.DIMENSIONS_STATE].replace_one({"_id": "seeded"}, record, upsert=True)

@@ -153,7 +153,7 @@ def test_ensure_dimensions_seeds_what_is_missing_and_returns_what_is_stored(mong
 
 def test_a_seeded_population_is_trusted_after_a_spot_check(mongo_db: Any) -> None:
     seeded = dimensions.build_dimensions(customers=3000)
-    dimensions.reseed(mongo_db, seeded)  # what `paylake dimensions` does
+    dimensions.reseed(mongo_db, seeded)  # what `paylake dimensions --repair` does
     assert mongo_db[names.DIMENSIONS_STATE].find_one({"_id": "seeded"})["customers"] == 3000
     # a smaller ask keeps the larger seeded population, rebuilt from the record (no read-back)
     assert dimensions.ensure_dimensions(mongo_db, 1000).customers == seeded.customers
