@@ -146,3 +146,18 @@ def test_recreating_an_index_another_process_already_dropped_still_works(ranged:
     indexes._recreate(transactions, "ingest_time")
     assert "ingest_time_1" in transactions.index_information()
     assert indexes.range_uses_index(transactions, "ingest_time") in (True, None)  # None: a real mongod
+
+
+def test_a_sound_index_survives_the_servers_statistics(mongo_db: Database[Any], caplog) -> None:  # type: ignore[no-untyped-def]
+    """collStats makes FerretDB run ANALYZE (the archive's size check calls it); the index check must then
+    still see the index serving a selective range, not rebuild it on every KPI run."""
+    now = datetime.now(UTC)
+    mongo_db[names.TRANSACTIONS].insert_many(
+        [{"_id": f"s{i:05d}", "event_time": now + timedelta(seconds=i), "ingest_time": now} for i in range(5000)]
+    )
+    indexes.ensure(mongo_db)
+    mongo_db.command("collStats", names.TRANSACTIONS)
+    with caplog.at_level(logging.WARNING, logger="paylake.indexes"):
+        indexes.ensure(mongo_db)
+    assert "recreating" not in caplog.text
+    assert indexes.range_uses_index(mongo_db[names.TRANSACTIONS], "event_time") in (True, None)  # None: mongod
