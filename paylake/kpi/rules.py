@@ -8,7 +8,7 @@ Rules (thresholds in RuleConfig):
             median alone when the customer or its spend_index is missing, the customer's typical_amount
             alone when the category is; neither → never flagged. The customer's typical amount
             alone flagged 7.4 % of the reference table at 7 % precision (an electronics purchase is not
-            5× a grocery one by fraud); this flags 2.1 % at 23 % (bench/rules.py);
+            5× a grocery one by fraud); this flags 2.3 % of the reference at 21 % (bench/rules.py);
   travel    impossible travel: the distance from the customer's previous transaction (by event time)
             over the time between them exceeds ``travel_max_kmh``, for jumps above ``travel_min_km``
             (small jumps are GPS noise); a gap under one second counts as one second;
