@@ -81,19 +81,21 @@ DAY = datetime(2026, 11, 30, tzinfo=UTC)  # a fixed day: the same local hours on
 
 def _stream(settings: Settings, synth: Any, db: str, count: int, rate: float, speedup: float,
             windows: int = 1) -> list[list[dict]]:
-    """``count`` payments in ``windows`` runs starting evenly over the day, each into its own database (a
-    run starts its customers at home: pairs across two runs would be an artefact of the stitching)."""
+    """``count`` payments in ``windows`` runs starting evenly over the day, each read back and removed before
+    the next (a run starts its customers at home: pairs across two runs would be an artefact of the
+    stitching). One database for all, so the dimensions are seeded once (~45 s at 500,000 customers)."""
     started = time.monotonic()
     out = []
     client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
     try:
         for w in range(windows):
-            name = f"{db}_{w}"
-            counts = stream.run(settings.with_overrides(mongo_db=name), count=count // windows, rate=rate,
+            counts = stream.run(settings, count=count // windows, rate=rate,
                                 start=DAY + timedelta(hours=24 * w / windows), speedup=speedup, seed=7 + w,
                                 synthesizer=synth, progress=False)
             print(f"  {db} window {w + 1}/{windows}: {counts.line()}", flush=True)
-            out.append(list(client[name][names.TRANSACTIONS].find({})))
+            transactions = client[settings.mongo_db][names.TRANSACTIONS]
+            out.append(list(transactions.find({})))
+            transactions.drop()
     finally:
         client.close()
     print(f"  {db}: {time.monotonic() - started:.0f} s", flush=True)
