@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 
 from paylake.generator import geo
+from paylake.kpi.rules import DEFAULT_RULES
 
-TRAVEL_KMH = 900.0  # the travel rule's threshold (paylake.kpi.rules.RuleConfig)
-TRAVEL_MIN_KM = 100.0
-BURST_SIZE, BURST_WINDOW_S = 6, 600  # the velocity rule: more than 5 within 10 minutes
+# The KPI job's own thresholds: the stream is judged by what its travel and velocity rules would see.
+TRAVEL_KMH = DEFAULT_RULES.travel_max_kmh
+TRAVEL_MIN_KM = DEFAULT_RULES.travel_min_km
+BURST_SIZE = DEFAULT_RULES.velocity_max_tx + 1  # the velocity rule fires on more than velocity_max_tx
+BURST_WINDOW_S = DEFAULT_RULES.velocity_window_min * 60
 
 
 def _by_customer(df: pd.DataFrame) -> pd.DataFrame:
