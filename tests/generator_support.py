@@ -9,7 +9,6 @@ import pandas as pd
 
 from paylake.generator import dimensions, model, reference
 from paylake.generator import profile as profiles
-from paylake.generator.episodes import Event
 from paylake.generator.simulate import SimOptions, Simulator
 
 START = datetime(2026, 10, 5, tzinfo=UTC).timestamp()
@@ -36,23 +35,13 @@ class ReplaySynthesizer:
         return {model.TABLE: self.rows.iloc[picked].reset_index(drop=True)}
 
 
-class TaggingSimulator(Simulator):
-    """The simulation, with each row's ``fraud_type`` (``"none"`` for honest rows) kept for the tests."""
-
-    def _honest(self, t: np.ndarray) -> pd.DataFrame:
-        return super()._honest(t).assign(fraud_type=profiles.HONEST)
-
-    def _fraud(self, kind: str, events: list[Event]) -> pd.DataFrame:
-        return super()._fraud(kind, events).assign(fraud_type=kind)
-
-
 def simulate_stream(synthesizer: object, customers: int, rate: float, hours: float, seed: int = 0,
-                    start: float = START, chunk: int = 2000) -> tuple[TaggingSimulator, pd.DataFrame]:
+                    start: float = START, chunk: int = 2000) -> tuple[Simulator, pd.DataFrame]:
     """A simulator over ``customers`` customers and the rows it makes in ``hours`` simulated hours at
     ``rate`` payments per simulated second, with ``event_time`` from the simulated time ``t`` and each row's
     ``fraud_type``."""
     dims = dimensions.build_dimensions(customers=customers)
-    sim = TaggingSimulator(synthesizer, dims, SimOptions(start=start, rate=rate), np.random.default_rng(seed))
+    sim = Simulator(synthesizer, dims, SimOptions(start=start, rate=rate), np.random.default_rng(seed))
     parts = []
     while sim.t < start + hours * 3600:
         parts.append(sim.chunk(chunk))

@@ -23,6 +23,7 @@ from paylake.generator import geo, records, sampling
 from paylake.generator.dimensions import Dimensions
 from paylake.generator.episodes import Episodes, Event
 from paylake.generator.population import Population
+from paylake.generator.profile import HONEST
 from paylake.generator.shops import Shops
 
 FAR_KM = 1000.0  # far_from_home: the city where the card is used is at least this far from the cardholder
@@ -45,7 +46,9 @@ class Simulator:
         self.honest_rate = options.rate * (1.0 - self.profile.fraud_rate)
 
     def chunk(self, n_honest: int) -> pd.DataFrame:
-        """The next ``n_honest`` honest payments and the fraud due meanwhile, by time (column ``t``)."""
+        """The next ``n_honest`` honest payments and the fraud due meanwhile, by time (column ``t``), each
+        with its episode's ``fraud_type`` (``profile.HONEST`` for honest ones; the fact schema has no such
+        field, benches and tests read it)."""
         t = self.t + np.cumsum(self.rng.exponential(1.0 / self.honest_rate, n_honest))
         self.episodes.plan(self.t, float(t[-1]), n_honest, self.rng)
         self.t = float(t[-1])
@@ -60,7 +63,8 @@ class Simulator:
         who = self.population.pick(t, self.rng)
         self.population.move(who, t, self.rng)
         distance = np.clip(rows["distance_km"].to_numpy(dtype=float), 0.0, self.profile.distance_cap_km)
-        return self._place(rows.assign(distance_km=distance, is_fraud=False), who, t, self.population.city[who])
+        rows = rows.assign(distance_km=distance, is_fraud=False, fraud_type=HONEST)
+        return self._place(rows, who, t, self.population.city[who])
 
     def _fraud(self, kind: str, events: list[Event]) -> pd.DataFrame:
         rows = records.fill_missing(sampling.fraud(self.synthesizer, kind, len(events), self.rng), self.rng)
@@ -70,7 +74,7 @@ class Simulator:
         if kind == "far_from_home":
             rows = rows.assign(channel="in_store", device_type="pos_terminal")
             city = self._far_cities(who)
-        return self._place(rows.assign(is_fraud=True), who, t, city)
+        return self._place(rows.assign(is_fraud=True, fraud_type=kind), who, t, city)
 
     def _far_cities(self, who: np.ndarray) -> np.ndarray:
         km = geo.haversine_km(self.population.lat[who][:, None], self.population.lon[who][:, None],
