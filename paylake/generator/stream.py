@@ -97,7 +97,8 @@ class _Producer(threading.Thread):
 
 @contextmanager
 def _sigint_stops(stop: threading.Event, echo: Callable[[str], None]) -> Iterator[None]:
-    """First Ctrl-C: clean stop after the batch in hand. Second: KeyboardInterrupt. Main thread only."""
+    """First Ctrl-C (or SIGTERM, what `make down` sends): clean stop after the batch in hand, counts printed.
+    Second: KeyboardInterrupt. Main thread only."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -108,11 +109,12 @@ def _sigint_stops(stop: threading.Event, echo: Callable[[str], None]) -> Iterato
         stop.set()
         echo("\npaylake generate: stopping — flushing the records in hand (Ctrl-C again to force)")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def run(settings: Settings, *, count: int | None = None, duration: float | None = None, rate: float | None = None,

@@ -161,3 +161,30 @@ def test_a_seeded_population_is_trusted_after_a_spot_check(mongo_db: Any) -> Non
     mongo_db[names.CUSTOMERS].delete_one({"_id": seeded.customers[-1]["_id"]})
     dimensions.ensure_dimensions(mongo_db, 3000)
     assert mongo_db[names.CUSTOMERS].find_one({"_id": seeded.customers[-1]["_id"]}) == seeded.customers[-1]
+
+
+def test_sigterm_stops_cleanly_and_prints_the_counts(settings: Settings, mongo_db: Any) -> None:
+    """`make down` stops the demo's generator with SIGTERM: the batch in hand is stored, the counts printed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from paylake.generator import model, reference
+    from paylake.settings import settings_env
+
+    small = _small(settings)
+    model.save(model.train(model.training_frame(reference.simulate(600, seed=3)), epochs=1, seed=0), small.model_file)
+    paylake = str(Path(sys.executable).parent / "paylake")
+    proc = subprocess.Popen([paylake, "generate", "--rate", "200"], env={**os.environ, **settings_env(small)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while mongo_db[names.TRANSACTIONS].count_documents({}) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "adds up" in out and "stopping" in err
+    inserted = int(out.split("inserted ")[1].split()[0].replace(",", ""))
+    assert inserted == mongo_db[names.TRANSACTIONS].count_documents({}) > 0
