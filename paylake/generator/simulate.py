@@ -44,6 +44,7 @@ class Simulator:
         self.episodes = Episodes(self.profile, self.population)
         self.t = options.start
         self.honest_rate = options.rate * (1.0 - self.profile.fraud_rate)
+        self.episodes.warm_up(self.t, self.honest_rate, rng)
 
     def chunk(self, n_honest: int) -> pd.DataFrame:
         """The next ``n_honest`` honest payments and the fraud due meanwhile, by time (column ``t``), each

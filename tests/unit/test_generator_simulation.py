@@ -150,6 +150,18 @@ def test_due_hands_out_what_is_due_and_keeps_the_rest(population: Population) ->
     assert episodes.due(START + 10**6) == []
 
 
+def test_a_stream_starts_with_the_bursts_already_under_way(population: Population) -> None:
+    """Without warm_up the first minutes lack the tails of earlier bursts (about half the card testing)."""
+    profile = profiles.StreamProfile(fraud_rate=0.5, fraud_mix={"card_testing": 1.0})
+    episodes, rng = Episodes(profile, population), np.random.default_rng(6)
+    episodes.warm_up(START, 20.0, rng)
+    episodes.plan(START, START + 3600, 72_000, rng)
+    t = np.array([e.t for e in episodes.due(float("inf"))])
+    assert t.min() >= START
+    first, later = (t < START + 600).sum(), ((t >= START + 1800) & (t < START + 2400)).sum()
+    assert first == pytest.approx(later, rel=0.1)
+
+
 # --- the simulated stream ----------------------------------------------------------------------------------
 
 
