@@ -3,6 +3,9 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
+# State and jars of the checkout (the package's own default state dir is ~/.local/state/paylake).
+export PAYLAKE_STATE_DIR ?= $(CURDIR)/.state
+export PAYLAKE_JARS_DIR ?= $(CURDIR)/jars/lib
 
 .PHONY: setup up down status demo test test-unit test-integration test-e2e lint bench lock clean
 

@@ -28,12 +28,14 @@ import redis
 
 from paylake import names, schema
 from paylake.generator.dimensions import build_dimensions, customer_id
-from paylake.jobs import run_spark_script
+from paylake.jobs import KPI_REFRESH
+from paylake.jobs.submit import submit
 from paylake.kpi import snapshot, state, transforms
 from paylake.kpi.job import CUSTOMER_CHUNK, customer_rows, hot_pipeline, run_refresh
 from paylake.mongo import match_pipeline
 from paylake.settings import Settings, load_settings
 from paylake.spark import build_session, read_mongo
+from paylake.stack.checkout import in_process_spark
 from paylake.stack.process import free_port
 from paylake.stack.servers import mongo_service, redis_service
 
@@ -100,7 +102,7 @@ def freshness(settings: Settings, db: Any, hot: int) -> None:
     r = redis.Redis.from_url(settings.redis_url)
     inserted_at = time.monotonic()
     insert(db, docs(600, NOW + timedelta(hours=5), 600, "f", 9, WARM_CUSTOMERS))
-    run_spark_script(settings, "kpi_job.py")
+    submit(settings, KPI_REFRESH)
     snap = snapshot.read(r)
     lag = time.monotonic() - inserted_at
     assert snap is not None and snap.headlines["all"].count >= 600
@@ -145,7 +147,7 @@ def main() -> None:
     args = parser.parse_args()
 
     state_dir = Path(tempfile.mkdtemp(prefix="paylake-bench-kpi-"))
-    settings = load_settings({}).with_overrides(
+    settings = in_process_spark(load_settings({})).with_overrides(
         state_dir=state_dir, mongo_uri=args.mongo_uri or f"mongodb://127.0.0.1:{free_port()}", mongo_db="bench_kpi",
         redis_url=f"redis://127.0.0.1:{free_port()}/0", cold_uri=f"file://{state_dir}/cold", spark_master="local[2]",
         kpi_lateness_s=0.0,

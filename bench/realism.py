@@ -34,10 +34,11 @@ import pymongo
 from rules import pooled, print_figures, reference_records, rule_figures
 
 from paylake import names, schema
+from paylake.data import REFERENCE_CSV
 from paylake.generator import dimensions, geo, model, realism, stream
-from paylake.generator.commands import REFERENCE_CSV
 from paylake.settings import Settings, load_settings
 from paylake.spark import build_session
+from paylake.stack.checkout import in_process_spark
 from paylake.stack.process import free_port
 from paylake.stack.servers import mongo_service
 
@@ -174,7 +175,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rules(settings: Settings, ref_docs: list[dict], windows: list[list[dict]], dims: dimensions.Dimensions) -> None:
-    spark = build_session(settings, "paylake-bench-realism")
+    spark = build_session(in_process_spark(settings), "paylake-bench-realism")
     spark.sparkContext.setLogLevel("ERROR")
     try:
         ref_rules, _ = rule_figures(spark, ref_docs, dimensions.build_dimensions())

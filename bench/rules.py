@@ -1,6 +1,6 @@
 """Fraud rules against the labelled reference table: how many they flag, precision, recall, per rule.
 
-    .venv/bin/python bench/rules.py [--csv data/reference_transactions.csv.gz]
+    .venv/bin/python bench/rules.py [--csv TABLE.csv.gz]
 
 The reference table (50,000 rows, 28 days, ~4,800 customers, 1.5 % fraud of four kinds, local-time hours)
 has realistic per-customer activity and labels; bench/realism.py runs the same rules on the live stream
@@ -20,11 +20,12 @@ from typing import Any
 import pandas as pd
 
 from paylake import schema
-from paylake.generator.commands import REFERENCE_CSV
+from paylake.data import REFERENCE_CSV
 from paylake.generator.dimensions import Dimensions, build_dimensions
 from paylake.kpi import rules, transforms
 from paylake.settings import load_settings
 from paylake.spark import build_session
+from paylake.stack.checkout import in_process_spark
 
 
 def reference_records(csv: Path) -> list[dict[str, Any]]:
@@ -87,7 +88,7 @@ def main() -> None:
     parser.add_argument("--csv", type=Path, default=REFERENCE_CSV)
     args = parser.parse_args()
 
-    spark = build_session(load_settings(), "paylake-bench-rules")
+    spark = build_session(in_process_spark(load_settings()), "paylake-bench-rules")
     spark.sparkContext.setLogLevel("ERROR")
     docs = reference_records(args.csv)
     table, seconds = rule_figures(spark, docs, build_dimensions())

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from paylake.dashboard.commands import streamlit_argv
 from paylake.generator import model
-from paylake.settings import REPO_ROOT, Settings, settings_env
+from paylake.settings import Settings, settings_env
 from paylake.stack import manager
+from paylake.stack.checkout import DAGS_DIR
 from paylake.stack.process import Service, StackError
 
 DEMO_HOT_MAX_MB = 8.0  # small, so archiving fires within a few minutes at the demo rate (~1.6 MB/min)
@@ -55,7 +56,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     return {
         **settings_env(settings),
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",  # the demo's DAGs run at once
         # A task killed by `make down` stays "running" in Airflow's DB and, with max_active_runs=1, holds its

@@ -12,8 +12,8 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -21,23 +21,28 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from paylake import names
+from paylake.clock import now
 from paylake.errors import ServiceError
-
-ARCHIVE_LOCK = "archive"
-KPI_LOCK = "kpi_refresh"
-# Longer than the DAG task's 60-minute execution timeout, so only a dead holder's lock ever expires.
-DEFAULT_TTL = timedelta(hours=2)
+from paylake.jobs import Job
 
 
-def now() -> datetime:
-    """Bookkeeping time (lock expiry, manifest state times, report stamps) only; never used to choose data."""
-    return datetime.now(UTC)
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _holder_is_dead(owner: str) -> bool:
     """Whether ``owner`` (``host:pid:token``) names a process of this host that no longer runs."""
-    from paylake.stack.process import pid_alive
-
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
     return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
@@ -48,7 +53,7 @@ class LockBusy(ServiceError):
 
 
 class Lock:
-    def __init__(self, db: Database[Any], name: str = ARCHIVE_LOCK, ttl: timedelta = DEFAULT_TTL) -> None:
+    def __init__(self, db: Database[Any], name: str, ttl: timedelta) -> None:
         self.coll = db[names.LOCKS]
         self.name = name
         self.ttl = ttl
@@ -86,10 +91,15 @@ class Lock:
 
 
 @contextmanager
-def held(db: Database[Any], name: str = ARCHIVE_LOCK, ttl: timedelta = DEFAULT_TTL) -> Iterator[Lock]:
+def held(db: Database[Any], name: str, ttl: timedelta) -> Iterator[Lock]:
     lock = Lock(db, name, ttl)
     lock.acquire()
     try:
         yield lock
     finally:
         lock.release()
+
+
+def job_lock(db: Database[Any], job: Job) -> AbstractContextManager[Lock]:
+    """The lock of a declared job: its name, and a TTL that outlasts its task's timeout."""
+    return held(db, job.name, job.lock_ttl)

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from paylake.errors import UsageError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def default_state_dir() -> Path:
+    """Where state goes unless PAYLAKE_STATE_DIR says otherwise: the user's XDG state directory, which any
+    install can write (the checkout's Makefile points it at .state/)."""
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "paylake"
 
 
 class SettingsError(UsageError, ValueError):
@@ -24,7 +28,7 @@ class SettingsError(UsageError, ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    state_dir: Path = REPO_ROOT / ".state"
+    state_dir: Path = field(default_factory=default_state_dir)
     mongo_uri: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "paylake"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -33,9 +37,14 @@ class Settings:
     hdfs_user: str = "paylake"
     # DataNode ports (data transfer, http, ipc); only the local stack uses them.
     hdfs_datanode_ports: tuple[int, int, int] = (9866, 9864, 9867)
+    # Jobs run as clients of this Spark Connect server (the stack starts one; no JVM start per run). "off":
+    # each job starts its own SparkSession on ``spark_master`` (local[*] or a standalone spark://… master).
+    spark_remote: str = "sc://127.0.0.1:15002"
     spark_master: str = "local[*]"
     spark_shuffle_partitions: int = 4
-    jars_dir: Path = REPO_ROOT / "jars" / "lib"
+    # The MongoDB Spark connector jars (`make setup` fetches them into the checkout's jars/lib). Needed where
+    # a SparkSession is started: by the Spark Connect server, or by jobs when ``spark_remote`` is empty.
+    jars_dir: Path | None = None
     hot_max_mb: float = 300.0
     # The customers dimension: 500,000 customers make ~3.5 transactions a day each at the demo's 20 tx/s
     # (a card makes a few a day; 5,000 customers made 14 an hour and tripped the velocity rule by density).
@@ -44,6 +53,10 @@ class Settings:
     # The archive moves whole event-time slices of this many minutes (must divide a day); the demo's are short.
     archive_slice_min: int = 60
     kpi_lateness_s: float = 5.0
+    # The kpi_refresh task refreshes in a loop, one refresh at least this often (seconds), until the next run
+    # is due or for at most kpi_loop_s seconds.
+    kpi_period_s: float = 5.0
+    kpi_loop_s: float = 300.0
     model_path: Path | None = None
     airflow_port: int = 8080
     dashboard_port: int = 8501
@@ -54,6 +67,15 @@ class Settings:
     @property
     def model_file(self) -> Path:
         return self.model_path or self.state_dir / "models" / "ctgan.pkl"
+
+    @property
+    def spark_connect_url(self) -> str | None:
+        """The Spark Connect server jobs use, or None when they start their own session."""
+        return None if self.spark_remote in ("", "off") else self.spark_remote
+
+    @property
+    def spark_connect_port(self) -> int:
+        return urlparse(self.spark_remote.replace("sc://", "http://", 1)).port or 15002
 
     @property
     def mongo_port(self) -> int:
@@ -94,7 +116,7 @@ def _convert(name: str, raw: str, default: Any) -> Any:
             return float(raw)
         if isinstance(default, int):
             return int(raw)
-        if isinstance(default, Path) or name in {"model_path"}:
+        if isinstance(default, Path) or name in {"model_path", "state_dir", "jars_dir"}:
             return Path(raw).expanduser().resolve()
     except ValueError as exc:
         raise SettingsError(f"PAYLAKE_{name.upper()}={raw!r} is not valid: {exc}") from exc
@@ -105,10 +127,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from ``PAYLAKE_<FIELD>`` variables; unset ones keep their defaults."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for field in fields(Settings):
-        raw = env.get(f"PAYLAKE_{field.name.upper()}")
+    for item in fields(Settings):
+        raw = env.get(f"PAYLAKE_{item.name.upper()}")
         if raw is not None and raw != "":
-            values[field.name] = _convert(field.name, raw, field.default)
+            values[item.name] = _convert(item.name, raw, None if item.default is MISSING else item.default)
     settings = Settings(**values)
     _check(settings)
     return settings
@@ -125,6 +147,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"PAYLAKE_HOT_LOW_WATER must be between 0 and 1, got {settings.hot_low_water}")
     if settings.archive_slice_min <= 0 or 1440 % settings.archive_slice_min:
         raise SettingsError(f"PAYLAKE_ARCHIVE_SLICE_MIN must divide 1440, got {settings.archive_slice_min}")
+    if settings.spark_connect_url and not settings.spark_remote.startswith("sc://"):
+        raise SettingsError(f"PAYLAKE_SPARK_REMOTE must be sc://host:port or off, got {settings.spark_remote!r}")
     if settings.customers <= 0:
         raise SettingsError(f"PAYLAKE_CUSTOMERS must be positive, got {settings.customers}")
     if settings.hot_max_mb <= 0:
@@ -134,11 +158,11 @@ def _check(settings: Settings) -> None:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The PAYLAKE_* variables that reproduce ``settings`` in a child process (spark-submit, Airflow)."""
     env: dict[str, str] = {}
-    for field in fields(Settings):
-        value = getattr(settings, field.name)
+    for item in fields(Settings):
+        value = getattr(settings, item.name)
         if value is None:
             continue
         if isinstance(value, tuple):
             value = ",".join(str(v) for v in value)
-        env[f"PAYLAKE_{field.name.upper()}"] = str(value)
+        env[f"PAYLAKE_{item.name.upper()}"] = str(value)
     return env

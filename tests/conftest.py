@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from paylake.settings import REPO_ROOT, Settings
+from paylake.settings import Settings
 from paylake.stack import manager
+from paylake.stack.checkout import CHECKOUT
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,7 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     home = Path(tempfile.mkdtemp(prefix="paylake-airflow-"))
     os.environ["AIRFLOW_HOME"] = str(home)
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(CHECKOUT / "dags")
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")

@@ -13,13 +13,19 @@ from paylake.errors import PaylakeError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from paylake.archive.tasks import JOB_TIMEOUT_S, SCRIPT
-    from paylake.jobs import run_spark_script, summary_line
+    from paylake.jobs import ARCHIVE
     from paylake.settings import load_settings
 
     settings = load_settings()
-    extra = ["--max-mb", str(args.max_mb)] if args.max_mb is not None else []
-    print(summary_line(run_spark_script(settings, SCRIPT, extra, timeout_s=JOB_TIMEOUT_S)))
+    if args.spark_submit:
+        from paylake.jobs.submit import submit, summary_line
+
+        extra = ["--max-mb", str(args.max_mb)] if args.max_mb is not None else []
+        print(summary_line(submit(settings, ARCHIVE, extra)))
+        return 0
+    from paylake.jobs.run import run
+
+    print(run(ARCHIVE, settings, max_mb=args.max_mb))
     return 0
 
 
@@ -28,7 +34,7 @@ def _status(args: argparse.Namespace) -> int:
 
     from paylake import names
     from paylake.archive import manifest, size
-    from paylake.lock import ARCHIVE_LOCK
+    from paylake.jobs import ARCHIVE
     from paylake.settings import load_settings
 
     settings = load_settings()
@@ -37,7 +43,7 @@ def _status(args: argparse.Namespace) -> int:
         db = client[settings.mongo_db]
         print(size.measure(db, settings).line())  # read-only: the dashboard's figure is the archiver's
         batches = manifest.all_batches(db)
-        lock = db[names.LOCKS].find_one({"_id": ARCHIVE_LOCK})
+        lock = db[names.LOCKS].find_one({"_id": ARCHIVE.name})
     finally:
         client.close()
     done = [b for b in batches if b["state"] == "complete"]
@@ -109,8 +115,10 @@ def _query(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     archive = subparsers.add_parser("archive", help="move the oldest hot data to cold Parquet (HDFS)")
     actions = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
-    run = actions.add_parser("run", help="one archive run with spark-submit (skips when under the threshold)")
+    run = actions.add_parser("run", help="one archive run (skips when under the threshold)")
     run.add_argument("--max-mb", type=float, default=None, help="threshold for this run (default PAYLAKE_HOT_MAX_MB)")
+    run.add_argument("--spark-submit", action="store_true",
+                     help="run in a spark-submit JVM of its own (the path before Spark Connect)")
     run.set_defaults(func=_run)
     actions.add_parser("status", help="hot size against the threshold, archived batches, lock").set_defaults(
         func=_status

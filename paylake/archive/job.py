@@ -31,8 +31,9 @@ from paylake.archive import manifest, size, spark_io
 from paylake.archive.coldfs import ColdFS, open_cold
 from paylake.archive.plan import Batch, batch_filter, delete_ranges, docs_to_free, plan_batches
 from paylake.errors import ServiceError
+from paylake.jobs import ARCHIVE
 from paylake.kpi.state import read_watermark
-from paylake.lock import held
+from paylake.lock import job_lock
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
@@ -198,7 +199,7 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
     client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
     db, cold, result = client[settings.mongo_db], open_cold(settings), RunResult()
     try:
-        with held(db) as lock:
+        with job_lock(db, ARCHIVE) as lock:
             cold.exists("")  # fail fast, naming the URL, when cold storage is down (the DAG retries)
             result.recovered = recover(spark, db, cold)
             before = size.measure(db, settings, max_mb)
@@ -231,15 +232,3 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
     log.info("archive run: %s", result.summary())
     return result
 
-
-def run_from_env(max_mb: float | None = None) -> RunResult:
-    """The spark-submit entry point's body: settings from PAYLAKE_*, one session per run."""
-    from paylake.settings import load_settings
-    from paylake.spark import build_session
-
-    settings = load_settings()
-    spark = build_session(settings, "paylake-archive")
-    try:
-        return run_archive(spark, settings, max_mb)
-    finally:
-        spark.stop()

@@ -17,7 +17,7 @@ from pymongo.database import Database
 
 from paylake import names
 from paylake.archive.plan import Batch
-from paylake.lock import now
+from paylake.clock import now
 
 STATES = ("planned", "written", "verified", "published", "deleted", "complete")
 DATA_DIR = "transactions"  # published data: transactions/date=YYYY-MM-DD/batch=<id>/part-*.parquet

@@ -15,7 +15,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import names
-from paylake.lock import now
+from paylake.clock import now
 from paylake.settings import Settings
 
 log = logging.getLogger(__name__)

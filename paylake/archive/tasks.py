@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 
 from paylake.archive import size
-from paylake.jobs import run_spark_script, summary_line
+from paylake.jobs import ARCHIVE
+from paylake.jobs.run import run
 from paylake.settings import load_settings
 
 log = logging.getLogger(__name__)
-SCRIPT = "archive_job.py"
-# Under the DAG's 60-minute execution timeout, so a stuck job ends with its own output in the error.
-JOB_TIMEOUT_S = 55 * 60
 
 
 def over_threshold() -> bool:
@@ -24,5 +22,5 @@ def over_threshold() -> bool:
 
 
 def archive_task() -> str:
-    """spark-submit scripts/archive_job.py; return its one-line JSON summary (raises with its output)."""
-    return summary_line(run_spark_script(load_settings(), SCRIPT, timeout_s=JOB_TIMEOUT_S))
+    """One archive run (paylake.jobs.ARCHIVE); return its one-line JSON summary."""
+    return run(ARCHIVE, load_settings())

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from paylake.settings import REPO_ROOT, Settings, load_settings, settings_env
+from paylake.settings import Settings, load_settings, settings_env
 
-APP = REPO_ROOT / "streamlit" / "app.py"
+APP = Path(__file__).with_name("app.py")  # package data: present in a wheel install too
 
 
 def streamlit_argv(port: int, address: str = "127.0.0.1") -> list[str]:

@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from paylake.cli import positive_float, positive_int
+from paylake.data import REFERENCE_CSV
 from paylake.errors import UsageError
-from paylake.settings import REPO_ROOT, load_settings
-
-REFERENCE_CSV = REPO_ROOT / "data" / "reference_transactions.csv.gz"
+from paylake.settings import load_settings
 
 
 def _reference(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`paylake kpi refresh [--until ISO] [--spark-submit]` and `paylake kpi show`."""
+"""`paylake kpi refresh [--until ISO] [--for-s S] [--spark-submit]` and `paylake kpi show`."""
 
 from __future__ import annotations
 
@@ -15,22 +15,20 @@ def parse_until(text: str) -> datetime:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from paylake.jobs import run_spark_script
+    from paylake.jobs import KPI_REFRESH
     from paylake.settings import load_settings
 
     settings = load_settings()
     if args.spark_submit:
-        until = ["--until", args.until.isoformat()] if args.until else []
-        print(run_spark_script(settings, "kpi_job.py", until).strip())
-        return 0
-    from paylake.kpi.job import run_refresh
-    from paylake.spark import build_session
+        from paylake.jobs.submit import submit, summary_line
 
-    spark = build_session(settings, "paylake-kpi-refresh")
-    try:
-        print(run_refresh(spark, settings, until=args.until).summary())
-    finally:
-        spark.stop()
+        extra = ["--until", args.until.isoformat()] if args.until else []
+        extra += ["--for-s", str(args.for_s)] if args.for_s else []
+        print(summary_line(submit(settings, KPI_REFRESH, extra)))
+        return 0
+    from paylake.jobs.run import run
+
+    print(run(KPI_REFRESH, settings, until=args.until, for_s=args.for_s))
     return 0
 
 
@@ -68,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = kpi.add_subparsers(dest="kpi_command", required=True, metavar="ACTION")
     refresh = actions.add_parser("refresh", help="count new hot data and publish the snapshot")
     refresh.add_argument("--until", type=parse_until, help="ISO-8601 upper ingest-time bound (minus the lateness)")
-    refresh.add_argument("--spark-submit", action="store_true", help="run scripts/kpi_job.py with spark-submit")
+    refresh.add_argument("--for-s", type=float, default=0.0, metavar="S",
+                         help="keep refreshing (every PAYLAKE_KPI_PERIOD_S) for S seconds, as the DAG's task does")
+    refresh.add_argument("--spark-submit", action="store_true",
+                         help="run in a spark-submit JVM of its own (the path before Spark Connect)")
     refresh.set_defaults(func=_refresh)
     actions.add_parser("show", help="print the current KPI snapshot from Redis").set_defaults(func=_show)

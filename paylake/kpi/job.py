@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from paylake import faults, indexes, names, schema
+from paylake import clock, faults, indexes, names, schema
 from paylake.errors import ServiceError
+from paylake.jobs import KPI_REFRESH
 from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
-from paylake.lock import KPI_LOCK, LockBusy, held
+from paylake.lock import LockBusy, job_lock
 from paylake.mongo import BULK_CHUNK, find_by_ids, match_pipeline
 from paylake.settings import Settings
 from paylake.spark import doc_row, read_mongo
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-LOCK_TTL = timedelta(minutes=15)  # longer than the DAG task's execution_timeout
 # Customer ids per $in. FerretDB serves the list from the _id index (up to 30,000 bound values, under
 # SQLite's 32,766) but then re-checks each returned document against the whole list, linearly: 10,000 of a
 # million customers took 1.5-2.0 s in chunks of 5,000, 0.9-1.35 s in chunks of 1,000 (README, KPI figures).
@@ -119,7 +119,7 @@ def run_refresh(
         db = client[settings.mongo_db]
         indexes.ensure(db)
         # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
-        with held(db, KPI_LOCK, LOCK_TTL):
+        with job_lock(db, KPI_REFRESH):
             return _refresh(spark, settings, db, until, config, started)
     except LockBusy as exc:
         raise KpiBusyError(f"another KPI refresh is running ({exc})") from exc
@@ -146,7 +146,7 @@ def _refresh(
         version = None
         if watermark is not None:
             faults.maybe_fail("publish")
-            version = publisher.publish(settings, db, watermark, new_alerts, datetime.now(UTC)).version
+            version = publisher.publish(settings, db, watermark, new_alerts, clock.now()).version
         counts = {"new_count": 0, "buckets_applied": 0} | figures
         return RefreshResult(run_id, resumed, lower, watermark, new_alerts=len(new_alerts),
                              snapshot_version=version, seconds=round(time.monotonic() - started, 3), **counts)

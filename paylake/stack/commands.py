@@ -6,10 +6,11 @@ import argparse
 
 from paylake.settings import load_settings
 from paylake.stack import manager
+from paylake.stack.checkout import dev_settings
 
 
 def _up(args: argparse.Namespace) -> int:
-    statuses = manager.up(load_settings())
+    statuses = manager.up(dev_settings(load_settings()))
     print("\npaylake stack is up:")
     for status in statuses:
         print("  " + status.line)
@@ -17,12 +18,12 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    manager.down(load_settings())
+    manager.down(dev_settings(load_settings()))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    statuses = manager.status(load_settings())
+    statuses = manager.status(dev_settings(load_settings()))
     for status in statuses:
         print(status.line)
     return 0 if all(s.healthy for s in statuses) else 3

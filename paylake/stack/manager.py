@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paylake.settings import Settings, load_settings
+from paylake.stack.checkout import JARS_DIR
 from paylake.stack.process import Service, free_port
 from paylake.stack.servers import format_namenode, hdfs_services, mongo_service, redis_service
+from paylake.stack.spark_servers import connect_service
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,14 @@ class ServiceStatus:
 
 
 def services(settings: Settings) -> list[Service]:
-    """The stack's servers in start order (HDFS only when the cold store is hdfs://)."""
+    """The stack's servers in start order (HDFS only when the cold store is hdfs://, the Spark Connect server
+    when jobs use one: PAYLAKE_SPARK_REMOTE)."""
     run_dir = settings.state_dir / "run"
     found = [mongo_service(settings, run_dir), redis_service(settings, run_dir)]
     if settings.cold_is_hdfs:
         found += hdfs_services(settings, run_dir)
+    if settings.spark_connect_url:
+        found.append(connect_service(settings, run_dir))
     return found
 
 
@@ -58,9 +63,9 @@ def private_settings(state_dir: Path, mongo_db: str = "paylake") -> Settings:
     """Settings for a private stack on free ports with its state in ``state_dir`` (tests and benchmarks:
     never the developer's running stack)."""
     ports: set[int] = set()
-    while len(ports) < 7:
+    while len(ports) < 8:
         ports.add(free_port())
-    mongo, redis_port, namenode, webhdfs, dn1, dn2, dn3 = sorted(ports)
+    mongo, redis_port, namenode, webhdfs, dn1, dn2, dn3, connect = sorted(ports)
     return load_settings({}).with_overrides(
         state_dir=state_dir,
         mongo_uri=f"mongodb://127.0.0.1:{mongo}",
@@ -70,5 +75,7 @@ def private_settings(state_dir: Path, mongo_db: str = "paylake") -> Settings:
         webhdfs_url=f"http://127.0.0.1:{webhdfs}",
         hdfs_datanode_ports=(dn1, dn2, dn3),
         spark_master="local[2]",
+        spark_remote=f"sc://127.0.0.1:{connect}",
+        jars_dir=JARS_DIR,
         model_path=state_dir / "models" / "ctgan.pkl",
     )

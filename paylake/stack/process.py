@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paylake.errors import UsageError
+from paylake.lock import pid_alive
 
 
 class StackError(UsageError):
@@ -57,21 +58,6 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_
     if isinstance(last_error, _Exited):
         raise last_error
     raise StackError(f"{what} did not become ready within {timeout_s:.0f}s{detail}")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); treat it as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _process_table() -> list[tuple[int, str, int, int]]:

@@ -8,20 +8,16 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from paylake.settings import REPO_ROOT, Settings
+from paylake.settings import Settings
+from paylake.stack.checkout import BUILD_DIR, with_checkout_jars
 from paylake.stack.hdfs_conf import JAVA17_ADD_OPENS, write_conf
 from paylake.stack.process import Service, StackError
 
-BUILD_DIR = REPO_ROOT / "build"
 FERRETDB_BIN = BUILD_DIR / "bin" / "paylake-ferretdb"
 
 
 def hadoop_jars(settings: Settings) -> Path:
-    return settings.jars_dir / "hadoop"
-
-
-def spark_jars(settings: Settings) -> Path:
-    return settings.jars_dir / "spark"
+    return Path(with_checkout_jars(settings).jars_dir or "") / "hadoop"
 
 
 def _mongo_ping(uri: str) -> bool:

@@ -32,13 +32,14 @@ from paylake.archive import manifest, size
 from paylake.dashboard.commands import streamlit_argv, streamlit_env
 from paylake.kpi import snapshot
 from paylake.kpi.job import run_refresh
-from paylake.settings import REPO_ROOT, Settings
+from paylake.settings import Settings
+from paylake.stack.checkout import CHECKOUT
 from paylake.stack.process import free_port, wait_until
 from paylake.stack.servers import redis_service
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = REPO_ROOT / "test-artifacts"
+ARTIFACTS = CHECKOUT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -57,7 +58,7 @@ def dashboards(*configs: tuple[Settings, Path]) -> Iterator[list[str]]:
             env = streamlit_env(settings.with_overrides(dashboard_refresh_s=1.0))
             with open(log, "wb") as out:
                 proc = subprocess.Popen(streamlit_argv(port), env=env, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO_ROOT)
+                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=CHECKOUT)
             procs.append((proc, f"http://127.0.0.1:{port}", log))
         for proc, url, log in procs:
             def healthy(proc: subprocess.Popen[bytes] = proc, url: str = url, log: Path = log) -> bool:

@@ -3,6 +3,8 @@
 train a CTGAN model → generate (with malformed records) → DAG kpi_refresh → DAG mongo_to_hdfs_archiving with
 a threshold the hot store is over → generate more → kpi_refresh → `paylake query` over hot ∪ cold.
 Every total (SQL over hot ∪ cold, the Redis all-time KPIs, the dead letters) must match what was generated.
+The jobs run on a real Spark standalone cluster (a master and a worker from pyspark's jars), as clients of a
+Spark Connect server that drives it: their tasks must have run on the worker's executor.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import math
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,44 @@ import pandas as pd
 import pytest
 
 from paylake import names
-from paylake.settings import REPO_ROOT, Settings, settings_env
+from paylake.settings import Settings, settings_env
+from paylake.stack.checkout import CHECKOUT
 
 T0 = datetime(2026, 2, 2, tzinfo=UTC)
 CUSTOMERS = 20_000
 SPEEDUP = 3600.0  # one wall second = one simulated hour: a few seconds of generation span several hours
+
+
+@pytest.fixture(scope="module")
+def cluster(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A standalone master and worker, and a Spark Connect server driving them: (its sc:// URL, its UI port)."""
+    from paylake.stack.process import free_port
+    from paylake.stack.spark_servers import connect_service, standalone_services
+
+    run_dir = tmp_path_factory.mktemp("cluster")
+    master, master_ui, worker_ui, connect, driver_ui = (free_port() for _ in range(5))
+    remote = f"sc://127.0.0.1:{connect}"
+    services = standalone_services(run_dir, master, (master_ui, worker_ui))
+    services.append(connect_service(stack_settings.with_overrides(spark_remote=remote), run_dir,
+                                    master=f"spark://127.0.0.1:{master}",
+                                    extra_conf={"spark.ui.enabled": "true", "spark.ui.port": str(driver_ui)}))
+    try:
+        for service in services:
+            service.start()
+        yield remote, driver_ui
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+def _executor_tasks(driver_ui: int) -> int:
+    """Tasks run by the cluster's executors (not the driver), from the Connect server's REST API."""
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{driver_ui}/api/v1/applications{path}", timeout=5) as resp:
+            return json.load(resp)
+
+    [app] = get("")
+    return sum(int(e["totalTasks"]) for e in get(f"/{app['id']}/executors") if e["id"] != "driver")
 
 
 def _run_dag(dag_id: str) -> None:
@@ -31,7 +68,7 @@ def _run_dag(dag_id: str) -> None:
     (plus the KPI job's allowed lateness): the interval a scheduled run one or two minutes later would get."""
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py")).dags[dag_id]
+    dag = DagBag(dag_folder=str(CHECKOUT / "dags" / f"{dag_id}.py")).dags[dag_id]
     run = dag.test(logical_date=datetime.now(UTC) + timedelta(minutes=2))
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}, f"{dag_id}: {run.state}"
 
@@ -57,17 +94,22 @@ def _query(settings: Settings, sql: str) -> list[dict[str, Any]]:
 
 
 def test_whole_pipeline(  # type: ignore[no-untyped-def]
-    airflow_ready, paylake_env: Settings, mongo_db, redis_client, monkeypatch: pytest.MonkeyPatch
+    airflow_ready, paylake_env: Settings, mongo_db, redis_client, monkeypatch: pytest.MonkeyPatch, cluster
 ) -> None:
     from paylake.archive import manifest, size
+    from paylake.data import REFERENCE_CSV
     from paylake.generator import model, stream
-    from paylake.generator.commands import REFERENCE_CSV
     from paylake.kpi import snapshot
 
     # A small population: seeding the default 500,000 customers would take a minute (the KPI job reads only
     # the customers its rows name, whatever the population).
     monkeypatch.setenv("PAYLAKE_CUSTOMERS", str(CUSTOMERS))
-    settings = paylake_env.with_overrides(customers=CUSTOMERS)
+    remote, driver_ui = cluster
+    monkeypatch.setenv("PAYLAKE_SPARK_REMOTE", remote)
+    # Each kpi_refresh run loops for 8 s (a refresh every 2 s): its last refreshes are past the lateness.
+    monkeypatch.setenv("PAYLAKE_KPI_LOOP_S", "8")
+    monkeypatch.setenv("PAYLAKE_KPI_PERIOD_S", "2")
+    settings = paylake_env.with_overrides(customers=CUSTOMERS, spark_remote=remote)
     # A small, fast model: this test is about the pipeline; test_generator_model checks the model's quality.
     frame = model.training_frame(pd.read_csv(REFERENCE_CSV)).sample(3000, random_state=0)
     model.save(model.train(frame, epochs=3, seed=1), settings.model_file)
@@ -112,3 +154,4 @@ def test_whole_pipeline(  # type: ignore[no-untyped-def]
     assert snap.headlines["all"].count == len(truth)
     assert math.isclose(snap.headlines["all"].amount, total, rel_tol=1e-9)
     assert mongo_db[names.DEAD_LETTER].count_documents({}) == first.dead_lettered + second.dead_lettered
+    assert _executor_tasks(driver_ui) > 0, "the jobs' work must run on the standalone worker's executor"

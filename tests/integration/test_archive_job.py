@@ -14,8 +14,9 @@ from paylake.archive import manifest
 from paylake.archive.coldfs import arrow_filesystem, open_cold
 from paylake.archive.job import run_archive
 from paylake.archive.manifest import now
+from paylake.jobs import ARCHIVE
 from paylake.kpi.state import write_watermark
-from paylake.lock import ARCHIVE_LOCK, Lock, LockBusy
+from paylake.lock import Lock, LockBusy
 
 pytestmark = pytest.mark.integration
 HOUR = timedelta(hours=1)
@@ -101,16 +102,16 @@ def test_crash_at_every_step_then_rerun_loses_nothing(step, settings, mongo_db, 
 def test_a_held_lock_stops_a_second_run_and_a_stale_one_is_taken_over(settings, mongo_db, spark) -> None:  # type: ignore[no-untyped-def]
     small = settings.with_overrides(hot_max_mb=1.0)
     expected = [r["transaction_id"] for r in load(mongo_db)]
-    other = Lock(mongo_db)
+    other = Lock(mongo_db, ARCHIVE.name, ARCHIVE.lock_ttl)
     other.acquire()
     with pytest.raises(LockBusy):
         run_archive(spark, small)
     assert sorted(hot_ids(mongo_db)) == sorted(expected), "a refused run must not touch anything"
     with pytest.raises(LockBusy):
-        Lock(mongo_db).acquire()
+        Lock(mongo_db, ARCHIVE.name, ARCHIVE.lock_ttl).acquire()
 
     # The holder died: its lock expires and the next run takes it over.
-    mongo_db[names.LOCKS].update_one({"_id": ARCHIVE_LOCK}, {"$set": {"expires_at": now() - timedelta(seconds=1)}})
+    mongo_db[names.LOCKS].update_one({"_id": ARCHIVE.name}, {"$set": {"expires_at": now() - timedelta(seconds=1)}})
     result = run_archive(spark, small)
     assert result.batches and mongo_db[names.LOCKS].count_documents({}) == 0
     assert_exactly_once(small, mongo_db, expected)

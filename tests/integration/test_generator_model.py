@@ -12,7 +12,8 @@ import pytest
 from scipy.stats import ks_2samp
 
 from paylake import names
-from paylake.generator import commands, dimensions, model, realism, sampling, stream
+from paylake.data import REFERENCE_CSV
+from paylake.generator import dimensions, model, realism, sampling, stream
 from paylake.generator import profile as profiles
 from paylake.settings import Settings
 
@@ -29,7 +30,7 @@ CUSTOMERS = 20_000  # the default 500,000 would take a minute to seed into the t
 
 @pytest.fixture(scope="module")
 def reference_frame() -> pd.DataFrame:
-    return model.training_frame(pd.read_csv(commands.REFERENCE_CSV))
+    return model.training_frame(pd.read_csv(REFERENCE_CSV))
 
 
 def test_quick_model_keeps_fraud_rate_and_amounts(settings: Settings, mongo_db: Any,

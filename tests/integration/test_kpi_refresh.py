@@ -125,11 +125,12 @@ def test_redis_down_fails_clearly_and_next_run_republishes(spark, paylake_env, m
 
 
 def test_a_second_refresh_while_one_holds_the_lock_does_nothing(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
+    from paylake.jobs import KPI_REFRESH
     from paylake.kpi.job import KpiBusyError
-    from paylake.lock import KPI_LOCK, held
+    from paylake.lock import job_lock
 
     insert(mongo_db, make_records(10, T0, prefix="a"))
-    with held(mongo_db, KPI_LOCK), pytest.raises(KpiBusyError, match="another KPI refresh is running"):
+    with job_lock(mongo_db, KPI_REFRESH), pytest.raises(KpiBusyError, match="another KPI refresh is running"):
         run_refresh(spark, settings)
     assert state.read_watermark(mongo_db) is None and state.read_pending(mongo_db) is None
 

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from paylake import names
-from paylake.lock import Lock, LockBusy, now
+from paylake.clock import now
+from paylake.lock import Lock, LockBusy
+
+TTL = timedelta(hours=2)
 
 
 def _hold(db: Any, owner: str) -> None:
@@ -25,7 +28,7 @@ def test_a_killed_holder_on_this_host_does_not_block_for_hours(mongo_db: Any) ->
     dead = subprocess.Popen(["true"])
     dead.wait()  # its pid now names no process
     _hold(mongo_db, f"{socket.gethostname()}:{dead.pid}:token")
-    lock = Lock(mongo_db, "job")
+    lock = Lock(mongo_db, "job", TTL)
     lock.acquire()
     assert mongo_db[names.LOCKS].find_one({"_id": "job"})["owner"] == lock.owner
 
@@ -33,4 +36,4 @@ def test_a_killed_holder_on_this_host_does_not_block_for_hours(mongo_db: Any) ->
 def test_a_live_holder_keeps_the_lock(mongo_db: Any) -> None:
     _hold(mongo_db, f"{socket.gethostname()}:{os.getpid()}:token")
     with pytest.raises(LockBusy, match="job lock is held"):
-        Lock(mongo_db, "job").acquire()
+        Lock(mongo_db, "job", TTL).acquire()

@@ -11,6 +11,7 @@ from factories import make_records
 
 from paylake.settings import Settings
 from paylake.stack import manager
+from paylake.stack.checkout import JARS_DIR
 from paylake.stack.process import Service, StackError
 
 
@@ -89,11 +90,13 @@ def test_up_then_down_leaves_no_process(tmp_path) -> None:  # type: ignore[no-un
         mongo_uri=f"mongodb://127.0.0.1:{free_port()}",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
         cold_uri=f"file://{tmp_path}/cold",
+        spark_remote=f"sc://127.0.0.1:{free_port()}",
+        jars_dir=JARS_DIR,
     )
     statuses = manager.up(own, echo=lambda _line: None)
-    assert [s.name for s in statuses] == ["mongo", "redis"] and all(s.healthy for s in statuses)
+    assert [s.name for s in statuses] == ["mongo", "redis", "spark-connect"] and all(s.healthy for s in statuses)
     pids = [s.pid for s in statuses]
     assert manager.up(own, echo=lambda _line: None) == statuses  # idempotent: nothing restarted
     manager.down(own, echo=lambda _line: None)
     assert not any(group_alive(pid) for pid in pids if pid)
-    assert [(s.pid, s.healthy) for s in manager.status(own)] == [(None, False), (None, False)]
+    assert [(s.pid, s.healthy) for s in manager.status(own)] == [(None, False)] * 3

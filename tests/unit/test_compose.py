@@ -9,9 +9,10 @@ import subprocess
 
 import yaml
 
-from paylake.settings import REPO_ROOT, Settings
+from paylake.settings import Settings
+from paylake.stack.checkout import CHECKOUT
 
-COMPOSE = REPO_ROOT / "docker-compose.yml"
+COMPOSE = CHECKOUT / "docker-compose.yml"
 APP_SERVICES = {"generator", "dashboard", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"}
 REQUIRED_APP_VARS = {
     "PAYLAKE_MONGO_URI",

@@ -1,7 +1,8 @@
-"""Run a Spark job script with spark-submit: how Airflow tasks and `paylake` commands start jobs.
+"""Run a job with spark-submit, a JVM of its own per run: the path before Spark Connect, kept for
+clusters reached only through spark-submit and as the baseline of `bench/freshness.py`.
 
-The job scripts in scripts/ are thin entry points over the package; the same script runs on a local
-master or a cluster (PAYLAKE_SPARK_MASTER), with the settings passed on as PAYLAKE_* variables.
+spark-submit runs ``paylake/jobs/main.py`` (a file of the installed package) on PAYLAKE_SPARK_MASTER, with
+the settings passed on as PAYLAKE_* variables.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from paylake.errors import ServiceError
-from paylake.settings import REPO_ROOT, Settings, settings_env
-from paylake.spark import spark_conf
+from paylake.jobs import Job, main
+from paylake.settings import Settings, settings_env
+from paylake.spark import server_conf
 
-SCRIPTS_DIR = REPO_ROOT / "scripts"
+# A submitted run is stopped this long before its task's execution_timeout, so it fails with its output.
+MARGIN_S = 60.0
 log = logging.getLogger(__name__)
 # Spark's own log lines and start-up banners, and py4j's: noise around the job's progress and errors.
 SPARK_LOG_LINE = re.compile(
@@ -41,15 +44,12 @@ def spark_submit_binary() -> str:
     return found
 
 
-def submit_command(settings: Settings, script: str, args: Sequence[str] = ()) -> list[str]:
-    path = SCRIPTS_DIR / script
-    if not path.exists():
-        raise JobError(f"no job script {path}")
-    conf = spark_conf(settings)
+def submit_command(settings: Settings, job: Job, args: Sequence[str] = ()) -> list[str]:
+    conf = server_conf(settings)
     argv = [spark_submit_binary(), "--master", settings.spark_master, "--jars", conf.pop("spark.jars")]
     for key, value in conf.items():
         argv += ["--conf", f"{key}={value}"]
-    return [*argv, str(path), *args]
+    return [*argv, str(Path(main.__file__)), job.name, *args]
 
 
 def job_lines(output: str) -> list[str]:
@@ -68,13 +68,15 @@ def summary_line(output: str) -> str:
     return lines[-1] if lines else output[-2000:]
 
 
-def run_spark_script(settings: Settings, script: str, args: Sequence[str] = (), timeout_s: float = 1800) -> str:
-    """spark-submit ``scripts/<script>``; return its stdout, raise JobError with its output on failure."""
+def submit(settings: Settings, job: Job, args: Sequence[str] = (), timeout_s: float | None = None) -> str:
+    """spark-submit ``job`` with its command-line ``args``; return its stdout, raise JobError with its output
+    on failure or when it outlives ``timeout_s`` (default: the job's timeout less a margin)."""
+    timeout_s = timeout_s or job.timeout.total_seconds() - MARGIN_S
+    script = job.name
     env = {**os.environ, **settings_env(settings), "PYSPARK_PYTHON": sys.executable}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     try:
         done = subprocess.run(
-            submit_command(settings, script, args), env=env, capture_output=True, text=True, timeout=timeout_s
+            submit_command(settings, job, args), env=env, capture_output=True, text=True, timeout=timeout_s
         )
     except subprocess.TimeoutExpired as exc:
         output = "".join(_text(part) for part in (exc.stdout, exc.stderr))

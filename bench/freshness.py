@@ -1,0 +1,167 @@
+"""Event → Redis freshness, and the CPU that KPI refreshing costs: Spark Connect loop vs spark-submit runs.
+
+    .venv/bin/python bench/freshness.py [--minutes 10] [--rate 20] [--only connect|submit]
+
+Starts its own stack (FerretDB, Redis, a Spark Connect server; cold store unused) on free ports in a temp
+dir. For each path in turn, with a fresh database, for --minutes: `paylake generate --rate R` streams (a child
+process) while the KPI refreshing runs the way the DAG runs it:
+  connect  one `paylake kpi refresh --for-s S`: what a kpi_refresh task does today (a refresh at least every
+           PAYLAKE_KPI_PERIOD_S, as a client of the long-lived Spark Connect server), restarted when it ends
+  submit   on every minute, one `paylake kpi refresh --spark-submit --until <that minute>`: what the DAG did
+           before (a JVM per run, bounded by the interval's end); Airflow's own task start-up is not counted
+Every second it samples the age of the newest counted transaction: now − the watermark that `paylake kpi
+show` prints. CPU: the refresher processes (their rusage, children included) plus, for connect, the Spark
+Connect server's JVM (/proc), per minute of stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import redis
+
+from paylake.kpi import snapshot
+from paylake.settings import Settings, settings_env
+from paylake.stack import manager
+from paylake.stack.checkout import CHECKOUT
+from paylake.stack.process import Service, family
+
+CUSTOMERS = 50_000  # freshness does not depend on the population (a refresh reads only its rows' customers)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Figures:
+    ages: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    refresher_runs: int = 0
+
+    def line(self, name: str, minutes: float) -> str:
+        a = np.array(self.ages) if self.ages else np.array([float("nan")])
+        return (f"{name:<8} age of the newest counted tx: p50 {np.percentile(a, 50):6.1f} s  p95 "
+                f"{np.percentile(a, 95):6.1f} s  max {a.max():6.1f} s  ({len(self.ages)} samples)   CPU "
+                f"{self.cpu_s / minutes:5.1f} s per minute of stream ({self.refresher_runs} refresher runs)")
+
+
+def paylake(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "paylake"), *args]
+
+
+def jvm_cpu_s(service: Service) -> float:
+    """CPU seconds used so far by a running server's processes."""
+    pid, total = service.pid(), 0.0
+    for member in family(pid) | {pid} if pid else set():
+        try:
+            with open(f"/proc/{member}/stat") as stat:
+                parts = stat.read().rsplit(")", 1)[-1].split()
+            total += (int(parts[11]) + int(parts[12])) / TICK
+        except OSError:
+            continue
+    return total
+
+
+def wait_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """Reap ``proc``; the CPU seconds it and its waited-for children used."""
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+def sample(settings: Settings, out: Figures, stop: threading.Event) -> None:
+    r = redis.Redis.from_url(settings.redis_url)
+    while not stop.wait(1.0):
+        snap = snapshot.read(r)
+        if snap is not None:
+            watermark = datetime.fromisoformat(snap.watermark)
+            out.ages.append((datetime.now(UTC) - watermark).total_seconds())
+
+
+def refresh_connect(env: dict[str, str], until: float, out: Figures) -> None:
+    while time.monotonic() < until - 1:
+        proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", f"{until - time.monotonic():.0f}"), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out.cpu_s += wait_cpu(proc)
+        out.refresher_runs += 1
+
+
+def refresh_submit(env: dict[str, str], until: float, out: Figures) -> None:
+    while True:
+        now = datetime.now(UTC)
+        minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        wait = (minute - now).total_seconds()
+        if time.monotonic() + wait >= until:
+            return
+        time.sleep(wait)
+        proc = subprocess.Popen(paylake("kpi", "refresh", "--spark-submit", "--until", minute.isoformat()), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out.cpu_s += wait_cpu(proc)
+        out.refresher_runs += 1
+
+
+def measure(settings: Settings, path: str, minutes: float, rate: float) -> Figures:
+    settings = settings.with_overrides(mongo_db=f"fresh_{path}")
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    env = {**os.environ, **settings_env(settings)}
+    out, stop = Figures(), threading.Event()
+    seconds = minutes * 60
+    generator = subprocess.Popen(paylake("generate", "--rate", str(rate), "--duration", str(seconds + 30)), env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(20)  # dimensions checked, first batches in
+    connect = manager.services(settings)[-1]
+    jvm_before = jvm_cpu_s(connect)
+    sampler = threading.Thread(target=sample, args=(settings, out, stop), daemon=True)
+    sampler.start()
+    until = time.monotonic() + seconds
+    (refresh_connect if path == "connect" else refresh_submit)(env, until, out)
+    time.sleep(max(until - time.monotonic(), 0))
+    stop.set()
+    if path == "connect":
+        out.cpu_s += jvm_cpu_s(connect) - jvm_before
+    generator.terminate()
+    generator.wait(timeout=60)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--only", choices=("connect", "submit"))
+    parser.add_argument("--model", type=Path, default=CHECKOUT / ".state" / "models" / "ctgan.pkl",
+                        help="a trained model (default: the demo's; trained --quick when missing)")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="paylake-bench-freshness-"))
+    settings = manager.private_settings(state, mongo_db="fresh").with_overrides(
+        cold_uri=f"file://{state}/cold", customers=CUSTOMERS, model_path=args.model)
+    manager.up(settings, echo=lambda _line: None)
+    try:
+        if not args.model.exists():
+            subprocess.run(paylake("train", "--quick"), env={**os.environ, **settings_env(settings)}, check=True)
+        print(f"{args.rate:g} tx/s for {args.minutes:g} min per path, {os.cpu_count()} cores; "
+              f"PAYLAKE_KPI_PERIOD_S {settings.kpi_period_s:g}, lateness {settings.kpi_lateness_s:g} s", flush=True)
+        results = {}
+        for path in ("connect", "submit"):
+            if args.only in (None, path):
+                results[path] = measure(settings, path, args.minutes, args.rate)
+                print(results[path].line(path, args.minutes), flush=True)
+        if len(results) == 2:
+            base = results["submit"]
+            print(f"connect / submit: CPU {results['connect'].cpu_s / max(base.cpu_s, 1e-9):.0%}, age p95 "
+                  f"{np.percentile(results['connect'].ages, 95):.1f} s vs {np.percentile(base.ages, 95):.1f} s")
+    finally:
+        manager.down(settings, echo=lambda _line: None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""The one clock: the time paylake stamps and schedules by (UTC, timezone-aware).
+
+It stamps bookkeeping (ingest time, lock expiry, manifest state times, snapshot publication) and bounds the
+KPI loop's refreshes; data is always chosen by the times stored with it, never by this clock alone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,48 @@
+"""Every job paylake runs, declared once: its entry function, schedule, timeout, lock and resources.
+
+DAGs (schedule, ``execution_timeout``), Airflow tasks and the CLI (``paylake.jobs.run``), the spark-submit
+entry (``paylake.jobs.main``) and the jobs' own locks read these declarations; nothing restates them. This
+module imports nothing heavy: DAG files import it at parse time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # the lock's name too, and the Spark application name's suffix
+    entry: str  # "module:function", called as function(spark, settings, **arguments) -> result with .summary()
+    every: timedelta  # the DAG's schedule
+    timeout: timedelta  # the DAG task's execution_timeout; a spark-submit run is stopped just before it
+    lock_ttl: timedelta  # how long a lock outlives its holder's last renewal: only a dead holder's expires
+    spark_conf: dict[str, str] = field(default_factory=dict)  # per-session Spark SQL settings
+
+    def __post_init__(self) -> None:
+        if self.lock_ttl <= self.timeout:
+            raise ValueError(f"job {self.name}: the lock TTL must outlast the task timeout")
+
+    @property
+    def app_name(self) -> str:
+        return f"paylake-{self.name}"
+
+
+# One task per 5-minute run refreshes in a loop (PAYLAKE_KPI_PERIOD_S): seconds-fresh KPIs, a readable
+# Airflow UI (288 runs a day), one Spark Connect session per run.
+KPI_REFRESH = Job(
+    name="kpi_refresh",
+    entry="paylake.kpi.loop:run",
+    every=timedelta(minutes=5),
+    timeout=timedelta(minutes=10),
+    lock_ttl=timedelta(minutes=15),
+)
+ARCHIVE = Job(
+    name="archive",
+    entry="paylake.archive.job:run_archive",
+    every=timedelta(minutes=5),
+    timeout=timedelta(minutes=60),
+    lock_ttl=timedelta(hours=2),
+)
+JOBS = {job.name: job for job in (KPI_REFRESH, ARCHIVE)}

@@ -1,0 +1,78 @@
+"""The KPI job's entry: one refresh, or refreshes back to back for a while on one Spark session.
+
+The kpi_refresh task runs the loop for its 5-minute run: a refresh at least every PAYLAKE_KPI_PERIOD_S, each
+up to the clock minus the allowed lateness, so the snapshot in Redis is seconds old. A refresh that fails on
+a down server (MongoDB, Redis) or a busy lock is logged and retried at the next tick; the loop ends with
+that error only when its last refresh failed too, so Airflow shows a run that ended broken as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import PyMongoError
+
+from paylake import clock
+from paylake.errors import ServiceError
+from paylake.kpi.job import RefreshResult, run_refresh
+from paylake.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopResult:
+    refreshes: int = 0
+    failures: int = 0
+    new_count: int = 0
+    watermark: datetime | None = None
+    slowest_s: float = 0.0
+    errors: list[str] = field(default_factory=list)  # the first few, for the task's summary
+
+    def add(self, result: RefreshResult) -> None:
+        self.refreshes += 1
+        self.new_count += result.new_count
+        self.watermark = result.watermark or self.watermark
+        self.slowest_s = max(self.slowest_s, result.seconds)
+
+    def summary(self) -> str:
+        data = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+        return json.dumps(data)
+
+
+def run(spark: SparkSession, settings: Settings, until: datetime | None = None, for_s: float = 0.0) -> Any:
+    """One refresh up to ``until`` (None: everything ingested), or, with ``for_s`` > 0, refreshes up to the
+    clock for ``for_s`` seconds (``until`` is then ignored)."""
+    if for_s <= 0:
+        return run_refresh(spark, settings, until=until)
+    return loop(spark, settings, time.monotonic() + for_s)
+
+
+def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult:
+    out, last_error = LoopResult(), None
+    while True:
+        started = time.monotonic()
+        try:
+            out.add(run_refresh(spark, settings, until=clock.now()))
+            last_error = None
+        except (ServiceError, PyMongoError) as exc:  # down server, busy lock: retried at the next tick
+            last_error = exc
+            out.failures += 1
+            if len(out.errors) < 5:
+                out.errors.append(f"{type(exc).__name__}: {exc}")
+            log.warning("kpi refresh failed, retrying in %.0f s: %s", settings.kpi_period_s, exc)
+        pause = started + settings.kpi_period_s - time.monotonic()
+        if time.monotonic() + max(pause, 0.0) >= deadline:
+            break
+        time.sleep(max(pause, 0.0))
+    if last_error is not None:
+        raise last_error
+    return out
