@@ -30,7 +30,6 @@ COPY paylake paylake
 COPY dags dags
 COPY scripts scripts
 COPY streamlit streamlit
-COPY data data
 RUN uv pip install --system --no-cache --no-deps . \
  && useradd --create-home --uid 50000 paylake \
  && mkdir -p /var/lib/paylake /opt/airflow && chown -R paylake /var/lib/paylake /opt/airflow

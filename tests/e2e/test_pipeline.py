@@ -56,7 +56,7 @@ def cluster(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 def _executor_tasks(driver_ui: int) -> int:
     """Tasks run by the cluster's executors (not the driver), from the Connect server's REST API."""
     def get(path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{driver_ui}/api/v1/applications{path}", timeout=5) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{driver_ui}/api/v1/applications{path}", timeout=60) as resp:
             return json.load(resp)
 
     [app] = get("")
