@@ -2,7 +2,9 @@
 
 A bucket document (``_id`` = the minute as ``YYYY-MM-DDTHH:MMZ``):
   {minute, count, amount, approved_count, approved_amount, fraud_count, flagged_count, flagged_fraud_count,
-   latency_sum, hist: {<bucket>: n}, revenue: {<category>: x}, rules: {<rule>: n}, runs: [<run id>, ...]}
+   latency_sum, hist_v2: {<bucket>: n}, revenue: {<category>: x}, rules: {<rule>: n}, runs: [<run id>, ...]}
+``hist_v2`` is the latency histogram (histogram.FIELD; non-empty buckets only). Documents written before
+version 2 also hold ``hist`` (20 buckets per decade): never read, never written (see histogram.py).
 Each merge is one ``$inc`` + ``$push runs`` update per bucket (atomic per document), skipped when the
 bucket already lists the run id. A run that crashes half-way is re-run with the same id and range (see
 state.py), so every bucket gets each run's delta exactly once. Archiving never touches these documents.
@@ -18,6 +20,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
 from paylake import names
+from paylake.kpi import histogram
 from paylake.kpi.headline import Bucket
 from paylake.kpi.rules import RULES
 from paylake.mongo import BULK_CHUNK, bulk_write_chunked
@@ -55,7 +58,7 @@ def fold(cells: Iterable[Any]) -> list[Bucket]:
 
 def increments(delta: Bucket) -> dict[str, Any]:
     inc: dict[str, Any] = {name: getattr(delta, name) for name in SUMS}
-    inc |= {f"hist.{k}": v for k, v in delta.hist.items()}
+    inc |= {f"{histogram.FIELD}.{k}": v for k, v in delta.hist.items()}
     inc |= {f"revenue.{k}": v for k, v in delta.revenue.items()}
     inc |= {f"rules.{k}": v for k, v in delta.rules.items() if v}
     return inc
@@ -97,7 +100,8 @@ def merge(
 def load(db: Database[Any], since: datetime | None = None) -> list[Bucket]:
     """Stored buckets (all of them, or from ``since`` on), oldest first."""
     query: dict[str, Any] = {"minute": {"$gte": since}} if since else {}
-    return [to_bucket(doc) for doc in db[names.KPI_MINUTES].find(query, {"runs": 0}).sort("minute", ASCENDING)]
+    skip = dict.fromkeys(("runs", *histogram.LEGACY_FIELDS), 0)
+    return [to_bucket(doc) for doc in db[names.KPI_MINUTES].find(query, skip).sort("minute", ASCENDING)]
 
 
 def utc(moment: datetime) -> datetime:
@@ -109,7 +113,7 @@ def to_bucket(doc: dict[str, Any], minute: datetime | None = None) -> Bucket:
     return Bucket(
         minute=utc(minute or doc["minute"]),
         **{name: doc.get(name, 0) for name in SUMS},
-        hist={int(k): int(v) for k, v in (doc.get("hist") or {}).items()},
+        hist={int(k): int(v) for k, v in (doc.get(histogram.FIELD) or {}).items()},
         revenue={str(k): float(v) for k, v in (doc.get("revenue") or {}).items()},
         rules={str(k): int(v) for k, v in (doc.get("rules") or {}).items()},
     )

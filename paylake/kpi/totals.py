@@ -7,7 +7,8 @@ run redone after a crash (same id, same range, see state.py) adds it exactly onc
 
 A store that has buckets but no totals (older versions, or the document deleted by hand) gets them
 rebuilt from every bucket when the job publishes: publishing happens only with no run pending, when the
-buckets hold exactly the committed runs.
+buckets hold exactly the committed runs. The latency histogram is under histogram.FIELD; on a store
+upgraded from version 1 the document keeps its old ``hist`` too, never read (see histogram.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from pymongo.database import Database
 
 from paylake import names
-from paylake.kpi import buckets
+from paylake.kpi import buckets, histogram
 from paylake.kpi.headline import EPOCH, AllTime, Bucket, total
 
 TOTALS_ID = "totals"
@@ -59,7 +60,7 @@ def rebuild(db: Database[Any]) -> AllTime:
     """Sum every bucket into a new totals document (the one read that grows with history; done once)."""
     every = AllTime.of(buckets.load(db))
     doc: dict[str, Any] = {name: getattr(every.sums, name) for name in buckets.SUMS}
-    doc |= {"hist": {str(k): v for k, v in every.sums.hist.items()}, "revenue": every.sums.revenue,
+    doc |= {histogram.FIELD: {str(k): v for k, v in every.sums.hist.items()}, "revenue": every.sums.revenue,
             "rules": every.sums.rules, "last_run": None}
     # No bucket: the minutes stay unset, not null ($min would keep a null: null sorts before dates).
     doc |= {k: v for k, v in (("first_minute", every.first_minute), ("end_minute", every.end_minute)) if v}

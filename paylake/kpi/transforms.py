@@ -50,11 +50,20 @@ def category_schema() -> StructType:
 
 
 def latency_bucket(latency: Column) -> Column:
-    """Spark twin of histogram.bucket_of."""
+    """Spark twin of histogram.bucket_of: the number of histogram.EDGES <= latency.
+
+    log10 gives the bucket up to one either way (Java's log10 is not Python's to the last bit), then the
+    two edges around it settle it exactly, so Spark and Python agree on every value.
+    """
     from pyspark.sql import functions as F
 
-    raw = F.floor(F.log10(latency) * histogram.PER_DECADE).cast("int") + 1
-    return F.when(latency < 1.0, F.lit(0)).otherwise(F.least(raw, F.lit(histogram.LAST))).cast("int")
+    edges = F.array(*[F.lit(e) for e in histogram.EDGES])  # constant-folded into one literal by Spark
+    guess = F.floor(F.log10(latency) * histogram.PER_DECADE).cast("int") + histogram.OFFSET
+    guess = F.least(F.greatest(guess, F.lit(1)), F.lit(histogram.LAST))
+    below = F.when(latency < F.element_at(edges, guess), -1).otherwise(0)
+    upper = F.element_at(edges, F.least(guess + 1, F.lit(histogram.LAST)))  # in bounds under ANSI too
+    above = F.when((guess < histogram.LAST) & (latency >= upper), 1).otherwise(0)
+    return F.when(latency < histogram.MIN_MS, F.lit(0)).otherwise(guess + below + above).cast("int")
 
 
 def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers: DataFrame) -> DataFrame:

@@ -9,7 +9,7 @@ from factories import make_records
 from kpi_truth import check_snapshot, insert, seed_dimensions
 
 from paylake import names
-from paylake.kpi import buckets, snapshot, state, totals
+from paylake.kpi import buckets, histogram, snapshot, state, totals
 from paylake.kpi.headline import AllTime
 from paylake.kpi.job import run_refresh
 
@@ -54,6 +54,35 @@ def test_refresh_twice_with_late_events_equals_ground_truth(spark, settings, mon
     assert snap is not None and snap.headlines["all"].count == 950
     check_snapshot(mongo_db, snap)
     assert_totals_match_buckets(mongo_db)
+
+
+def test_histogram_v1_store_leaves_old_minutes_out_of_p95(spark, settings, mongo_db, redis_client, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Buckets and totals written with the 20-per-decade histogram (field ``hist``) are counted but never
+    mixed into p95: it covers the transactions counted since, with a warning naming the windows."""
+    import logging
+
+    from kpi_truth import truth
+
+    seed_dimensions(mongo_db)
+    insert(mongo_db, make_records(400, T0, prefix="old"))
+    run_refresh(spark, settings)
+    # Turn the stored histograms into version 1's field, as a store from before the upgrade has them.
+    for coll in (names.KPI_MINUTES, names.KPI_STATE):
+        mongo_db[coll].update_many({histogram.FIELD: {"$exists": True}}, {"$rename": {histogram.FIELD: "hist"}})
+    since = T0 + timedelta(minutes=30)
+    insert(mongo_db, make_records(300, since, prefix="new"))
+    with caplog.at_level(logging.WARNING, logger="paylake.kpi.headline"):
+        run_refresh(spark, settings)
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 700
+    exact_new = truth(mongo_db, since, None)["latency_p95_exact"]
+    assert snap.headlines["all"].latency_p95_ms == pytest.approx(exact_new, rel=histogram.MAX_ERROR)
+    assert any("all 400 of 700" in r.message for r in caplog.records)
+    old_minute = mongo_db[names.KPI_MINUTES].find_one({"minute": T0})
+    assert old_minute is not None and "hist" in old_minute and histogram.FIELD not in old_minute
+    totals_doc = mongo_db[names.KPI_STATE].find_one({"_id": totals.TOTALS_ID})
+    assert totals_doc is not None and sum(totals_doc["hist"].values()) == 400
+    assert sum(totals_doc[histogram.FIELD].values()) == 300
 
 
 def assert_totals_match_buckets(db) -> None:  # type: ignore[no-untyped-def]

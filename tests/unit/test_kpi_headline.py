@@ -1,9 +1,7 @@
-"""Pure KPI math: the latency histogram, windows, series and rule figures from minute buckets."""
+"""Pure KPI math: windows, series and rule figures from minute buckets (the histogram: test_kpi_histogram)."""
 
 from __future__ import annotations
 
-import math
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,18 +10,6 @@ from paylake.kpi import histogram
 from paylake.kpi.headline import Bucket, build_snapshot, floor_minute
 
 AS_OF = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def test_histogram_p95_is_within_six_percent_of_exact() -> None:
-    rng = random.Random(7)
-    latencies = [rng.lognormvariate(5, 1) for _ in range(5000)]
-    hist: dict[int, int] = {}
-    for x in latencies:
-        hist[histogram.bucket_of(x)] = hist.get(histogram.bucket_of(x), 0) + 1
-    exact = sorted(latencies)[math.ceil(0.95 * len(latencies)) - 1]
-    assert histogram.quantile(hist, 0.95) == pytest.approx(exact, rel=0.06)
-    assert histogram.bucket_of(0.2) == 0 and histogram.bucket_of(1e9) == histogram.LAST
-    assert histogram.quantile({}, 0.95) == 0.0
 
 
 def _bucket(minute: datetime, count: int, **kw: object) -> Bucket:
@@ -45,7 +31,7 @@ def test_windows_end_at_the_watermark_minute_and_all_time_takes_everything() -> 
     assert counts == {"1m": 6, "15m": 10, "1h": 10, "24h": 15, "all": 24}
     one = snap.headlines["1m"]
     assert one.fraud_rate == 0.5 and one.avg_ticket == 10.0 and one.tpm == 6.0 and one.latency_mean_ms == 100.0
-    assert one.latency_p95_ms == pytest.approx(100, rel=0.06)
+    assert one.latency_p95_ms == pytest.approx(100, rel=0.01)
     assert snap.headlines["15m"].tpm == pytest.approx(10 / 15)
     assert snap.revenue_by_category["24h"] == {"grocery": pytest.approx(1.5)}
     assert snap.as_of == AS_OF.isoformat() and snap.headlines["1m"].start == (AS_OF - timedelta(minutes=1)).isoformat()
