@@ -104,6 +104,13 @@ def load(db: Database[Any], since: datetime | None = None) -> list[Bucket]:
     return [to_bucket(doc) for doc in db[names.KPI_MINUTES].find(query, skip).sort("minute", ASCENDING)]
 
 
+def load_minutes(db: Database[Any], minutes: Sequence[datetime]) -> list[Bucket]:
+    """The stored buckets of these ``minutes`` (those that exist), oldest first."""
+    query = {"minute": {"$gte": min(minutes)}, "_id": {"$in": [bucket_id(m) for m in minutes]}}
+    skip = dict.fromkeys(("runs", *histogram.LEGACY_FIELDS), 0)
+    return [to_bucket(doc) for doc in db[names.KPI_MINUTES].find(query, skip).sort("minute", ASCENDING)]
+
+
 def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from paylake import clock, faults, indexes, names, schema
+from paylake import faults, indexes, names, schema
 from paylake.errors import ServiceError
 from paylake.jobs import KPI_REFRESH
 from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
+from paylake.kpi.recent import RecentBuckets
 from paylake.lock import LockBusy, job_lock
 from paylake.mongo import BULK_CHUNK, find_by_ids, match_pipeline
 from paylake.settings import Settings
@@ -105,48 +106,54 @@ def customer_rows(db: Database[Any], ids: list[str]) -> list[tuple[Any, ...]]:
     return [doc_row(d, fields) for d in docs]
 
 
+@dataclass(frozen=True)
+class _Request:
+    until: datetime | None
+    config: rules.RuleConfig
+    cache: RecentBuckets
+    started: float
+
+
 def run_refresh(
     spark: SparkSession,
     settings: Settings,
     until: datetime | None = None,
     config: rules.RuleConfig = rules.DEFAULT_RULES,
+    cache: RecentBuckets | None = None,
 ) -> RefreshResult:
     """Count the hot data not yet counted (see the module doc), then publish; raise KpiPublishError when
-    Redis cannot take the snapshot (MongoDB is already up to date then)."""
-    started = time.monotonic()
+    Redis cannot take the snapshot (MongoDB is already up to date then). A loop passes the same ``cache``
+    to each refresh, so publishing re-reads only the minutes that changed (recent.py)."""
+    request = _Request(until, config, cache or RecentBuckets(), time.monotonic())
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
         db = client[settings.mongo_db]
         indexes.ensure(db)
         # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
         with job_lock(db, KPI_REFRESH):
-            return _refresh(spark, settings, db, until, config, started)
+            return _refresh(spark, settings, db, request)
     except LockBusy as exc:
         raise KpiBusyError(f"another KPI refresh is running ({exc})") from exc
     finally:
         client.close()
 
 
-def _refresh(
-    spark: SparkSession,
-    settings: Settings,
-    db: Database[Any],
-    until: datetime | None,
-    config: rules.RuleConfig,
-    started: float,
-) -> RefreshResult:
+def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request) -> RefreshResult:
     from pyspark.sql import functions as F
 
+    until, config, cache, started = request.until, request.config, request.cache, request.started
     pending = state.read_pending(db)
     resumed = pending is not None
-    lower = pending.lower if pending else state.read_watermark(db)
+    stored = state.read_watermark(db)
+    cache.trust(stored)
+    lower = pending.lower if pending else stored
     target = pending.upper if pending else (until - timedelta(seconds=settings.kpi_lateness_s) if until else None)
 
     def done(run_id: str | None, watermark: datetime | None, **figures: Any) -> RefreshResult:
         version = None
         if watermark is not None:
             faults.maybe_fail("publish")
-            version = publisher.publish(settings, db, watermark, new_alerts, clock.now()).version
+            version = publisher.publish(settings, db, watermark, new_alerts, cache).version
         counts = {"new_count": 0, "buckets_applied": 0} | figures
         return RefreshResult(run_id, resumed, lower, watermark, new_alerts=len(new_alerts),
                              snapshot_version=version, seconds=round(time.monotonic() - started, 3), **counts)
@@ -202,6 +209,7 @@ def _refresh(
     new_alerts = alerts.store(db, [alerts.from_row(r, run.run_id) for r in alert_rows])
     faults.maybe_fail("alerts")
     chunk = 1 if faults.armed("merge_partial") else BULK_CHUNK
+    cache.touched(d.minute for d in deltas)  # before the merge: a merge that fails half-way is re-read too
     applied = buckets.merge(db, run.run_id, deltas, lambda: faults.maybe_fail("merge_partial"), chunk)
     totals.add(db, run.run_id, deltas)
     faults.maybe_fail("merge")

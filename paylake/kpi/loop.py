@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 from paylake import clock
 from paylake.errors import ServiceError
 from paylake.kpi.job import RefreshResult, run_refresh
+from paylake.kpi.recent import RecentBuckets
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,10 +59,11 @@ def run(spark: SparkSession, settings: Settings, until: datetime | None = None, 
 
 def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult:
     out, last_error = LoopResult(), None
+    cache = RecentBuckets()  # the last 24 h of buckets, re-read only where a refresh changed them
     while True:
         started = time.monotonic()
         try:
-            out.add(run_refresh(spark, settings, until=clock.now()))
+            out.add(run_refresh(spark, settings, until=clock.now(), cache=cache))
             last_error = None
         except (ServiceError, PyMongoError) as exc:  # down server, busy lock: retried at the next tick
             last_error = exc

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import redis
 from pymongo.database import Database
 
-from paylake import names
+from paylake import clock, names
 from paylake.cache import connect, redacted
 from paylake.errors import ServiceError
-from paylake.kpi import alerts, buckets, snapshot, totals
-from paylake.kpi.headline import SERIES_MINUTES, build_snapshot, floor_minute
+from paylake.kpi import alerts, snapshot, totals
+from paylake.kpi.headline import build_snapshot
+from paylake.kpi.recent import RecentBuckets
 from paylake.settings import Settings
 
 
@@ -22,16 +23,17 @@ class KpiPublishError(ServiceError):
 
 
 def publish(
-    settings: Settings, db: Database[Any], watermark: datetime, new_alerts: Sequence[dict[str, Any]], now: datetime
+    settings: Settings, db: Database[Any], watermark: datetime, new_alerts: Sequence[dict[str, Any]],
+    cache: RecentBuckets | None = None,
 ) -> snapshot.Snapshot:
-    """Rebuild the snapshot from every stored bucket and swap it in atomically; push the new alerts.
+    """Rebuild the snapshot from the stored buckets and swap it in atomically; push the new alerts.
 
     Rebuilding from MongoDB (not patching Redis) is what makes a Redis wipe harmless: the buckets of the
-    last 24 hours give the windows and series, the totals document the all-time figures. A wiped
-    recent-alerts list is refilled from the alerts collection.
+    last 24 hours give the windows and series (read whole, or kept current by a loop's ``cache``), the
+    totals document the all-time figures. A wiped recent-alerts list is refilled from the alerts collection.
     """
-    recent = buckets.load(db, since=floor_minute(watermark) - timedelta(minutes=SERIES_MINUTES))
-    snap = build_snapshot(recent, watermark, now, totals.load(db))
+    recent = (cache or RecentBuckets()).buckets(db, watermark)
+    snap = build_snapshot(recent, watermark, clock.now(), totals.load(db))
     client = connect(settings.redis_url)
     try:
         if client.exists(names.ALERTS_RECENT):

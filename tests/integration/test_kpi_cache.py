@@ -1,0 +1,56 @@
+"""A loop's in-memory copy of the last 24 h of buckets (kpi/recent.py) publishes exactly what a full read
+would: through new minutes, late events in old minutes, and another writer committing in between."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from factories import make_records
+from kpi_truth import check_snapshot, insert, seed_dimensions
+
+from paylake.kpi import buckets, snapshot
+from paylake.kpi.headline import SERIES_MINUTES, floor_minute
+from paylake.kpi.job import run_refresh
+from paylake.kpi.recent import RecentBuckets
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _same_as_a_full_read(db, cache: RecentBuckets, watermark: datetime) -> None:  # type: ignore[no-untyped-def]
+    full = buckets.load(db, since=floor_minute(watermark) - timedelta(minutes=SERIES_MINUTES))
+    assert [(b.minute, b.count, b.amount, b.hist) for b in full] == [
+        (b.minute, b.count, b.amount, b.hist) for _, b in sorted(cache.by_minute.items())
+    ]
+
+
+def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: ignore[no-untyped-def]
+    spark, settings, mongo_db, redis_client
+) -> None:
+    seed_dimensions(mongo_db)
+    cache = RecentBuckets()
+    steps = [
+        make_records(300, T0, prefix="a"),
+        make_records(120, T0 + timedelta(minutes=5), prefix="b")
+        # late: event times in minutes the first refresh already published, ingested now
+        + make_records(40, T0 + timedelta(minutes=1), prefix="late", ingest_delay=timedelta(minutes=9)),
+        make_records(60, T0 + timedelta(minutes=12), prefix="c"),
+    ]
+    for i, rows in enumerate(steps):
+        insert(mongo_db, rows)
+        result = run_refresh(spark, settings, cache=cache)
+        assert result.watermark is not None
+        _same_as_a_full_read(mongo_db, cache, result.watermark)
+        snap = snapshot.read(redis_client)
+        assert snap is not None
+        check_snapshot(mongo_db, snap)
+        assert cache.reloads == 1, f"step {i}: a loop's own refreshes never re-read the whole day"
+
+    insert(mongo_db, make_records(30, T0 + timedelta(minutes=15), prefix="other"))
+    run_refresh(spark, settings)  # another writer (a refresh by hand) commits in between
+    insert(mongo_db, make_records(30, T0 + timedelta(minutes=17), prefix="d"))
+    result = run_refresh(spark, settings, cache=cache)
+    assert cache.reloads == 2 and result.watermark is not None
+    _same_as_a_full_read(mongo_db, cache, result.watermark)
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 580
+    check_snapshot(mongo_db, snap)
