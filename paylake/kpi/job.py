@@ -31,7 +31,7 @@ from paylake import faults, indexes, names, schema
 from paylake.errors import ServiceError
 from paylake.jobs import KPI_REFRESH
 from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
-from paylake.kpi.recent import RecentBuckets
+from paylake.kpi.recent import LoopCache
 from paylake.lock import LockBusy, job_lock
 from paylake.mongo import BULK_CHUNK, find_by_ids, match_pipeline
 from paylake.settings import Settings
@@ -110,8 +110,24 @@ def customer_rows(db: Database[Any], ids: list[str]) -> list[tuple[Any, ...]]:
 class _Request:
     until: datetime | None
     config: rules.RuleConfig
-    cache: RecentBuckets
+    cache: LoopCache
     started: float
+
+
+def _hot_rows(spark: SparkSession, settings: Settings, cache: LoopCache, lower: datetime | None,
+              target: datetime | None, lookback_min: int) -> DataFrame:
+    """The new range plus a lookback of counted rows for the rule windows, as one consistent copy (later
+    actions must not re-read a moving store): read whole, or only the new range on top of the rows a loop
+    kept from its previous refresh."""
+    def read(after: datetime | None) -> DataFrame:
+        frame = read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True),
+                           hot_pipeline(after, target))
+        return frame.localCheckpoint(eager=True)
+
+    kept = cache.rows.get(lower)
+    if kept is not None:
+        return kept.unionByName(read(lower))
+    return read(lower - timedelta(minutes=lookback_min) if lower else None)
 
 
 def run_refresh(
@@ -119,12 +135,12 @@ def run_refresh(
     settings: Settings,
     until: datetime | None = None,
     config: rules.RuleConfig = rules.DEFAULT_RULES,
-    cache: RecentBuckets | None = None,
+    cache: LoopCache | None = None,
 ) -> RefreshResult:
     """Count the hot data not yet counted (see the module doc), then publish; raise KpiPublishError when
     Redis cannot take the snapshot (MongoDB is already up to date then). A loop passes the same ``cache``
-    to each refresh, so publishing re-reads only the minutes that changed (recent.py)."""
-    request = _Request(until, config, cache or RecentBuckets(), time.monotonic())
+    to each refresh: it then reads only its new rows and re-reads only the buckets that changed (recent.py)."""
+    request = _Request(until, config, cache or LoopCache(), time.monotonic())
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
         db = client[settings.mongo_db]
@@ -145,7 +161,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     pending = state.read_pending(db)
     resumed = pending is not None
     stored = state.read_watermark(db)
-    cache.trust(stored)
+    cache.buckets.trust(stored)
     lower = pending.lower if pending else stored
     target = pending.upper if pending else (until - timedelta(seconds=settings.kpi_lateness_s) if until else None)
 
@@ -153,7 +169,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
         version = None
         if watermark is not None:
             faults.maybe_fail("publish")
-            version = publisher.publish(settings, db, watermark, new_alerts, cache).version
+            version = publisher.publish(settings, db, watermark, new_alerts, cache.buckets).version
         counts = {"new_count": 0, "buckets_applied": 0} | figures
         return RefreshResult(run_id, resumed, lower, watermark, new_alerts=len(new_alerts),
                              snapshot_version=version, seconds=round(time.monotonic() - started, 3), **counts)
@@ -162,28 +178,21 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     if target is not None and lower is not None and target <= lower:
         return done(None, lower)
 
-    # One read of the hot store: the new range plus a lookback of counted rows for the rule windows.
-    lookback_from = lower - timedelta(minutes=config.lookback_min) if lower else None
-    rows = read_mongo(
-        spark,
-        settings,
-        names.TRANSACTIONS,
-        schema.spark_schema(mongo=True),
-        hot_pipeline(lookback_from, target),
-    ).localCheckpoint(eager=True)  # one consistent copy: later actions must not re-read a moving store
+    base = _hot_rows(spark, settings, cache, lower, target, config.lookback_min)
     is_new = F.col("ingest_time") > F.lit(lower) if lower else F.lit(True)
-    upper = pending.upper if pending else _max_ingest(rows.filter(is_new))
+    upper = pending.upper if pending else _max_ingest(base.filter(is_new))
     if upper is None:
         return done(None, lower)
-    rows = rows.withColumn("is_new", is_new & (F.col("ingest_time") <= F.lit(upper)))
+    rows = transforms.for_new_customers(base.withColumn("is_new", is_new & (F.col("ingest_time") <= F.lit(upper))))
 
-    # Merchants and categories are small: read whole. Customers can be a million: only those the new rows
-    # name (flags are decided for new rows only; lookback rows feed windows, which need no dimension).
-    merchants, categories = (
-        read_mongo(spark, settings, coll, schema_fn()).localCheckpoint(eager=True)
-        for coll, schema_fn in ((names.MERCHANTS, transforms.merchant_schema),
-                                (names.CATEGORIES, transforms.category_schema))
-    )
+    # Merchants and categories are small: read whole, once per loop. Customers can be a million: only those
+    # the new rows name (flags are decided for new rows only; lookback rows feed windows, needing no dimension).
+    if cache.dims is None:
+        cache.dims = (
+            read_mongo(spark, settings, names.MERCHANTS, transforms.merchant_schema()).localCheckpoint(eager=True),
+            read_mongo(spark, settings, names.CATEGORIES, transforms.category_schema()).localCheckpoint(eager=True),
+        )
+    merchants, categories = cache.dims
     fetch_started = time.monotonic()
     referenced = customer_rows(db, new_customer_ids(rows))
     customers = spark.createDataFrame(referenced, transforms.customer_schema())
@@ -209,11 +218,12 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     new_alerts = alerts.store(db, [alerts.from_row(r, run.run_id) for r in alert_rows])
     faults.maybe_fail("alerts")
     chunk = 1 if faults.armed("merge_partial") else BULK_CHUNK
-    cache.touched(d.minute for d in deltas)  # before the merge: a merge that fails half-way is re-read too
+    cache.buckets.touched(d.minute for d in deltas)  # before the merge: a merge that fails half-way is re-read too
     applied = buckets.merge(db, run.run_id, deltas, lambda: faults.maybe_fail("merge_partial"), chunk)
     totals.add(db, run.run_id, deltas)
     faults.maybe_fail("merge")
     state.commit(db, run)
+    cache.rows.advance(base, run.upper, config.lookback_min)
     log.info("kpi: merged at %.1fs", time.monotonic() - started)
     return done(run.run_id, run.upper, new_count=sum(d.count for d in deltas), buckets_applied=applied,
                 customers_read=len(referenced), customers_seconds=customers_seconds)

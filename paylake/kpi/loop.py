@@ -20,7 +20,7 @@ from pymongo.errors import PyMongoError
 from paylake import clock
 from paylake.errors import ServiceError
 from paylake.kpi.job import RefreshResult, run_refresh
-from paylake.kpi.recent import RecentBuckets
+from paylake.kpi.recent import LoopCache
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def run(spark: SparkSession, settings: Settings, until: datetime | None = None, 
 
 def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult:
     out, last_error = LoopResult(), None
-    cache = RecentBuckets()  # the last 24 h of buckets, re-read only where a refresh changed them
+    cache = LoopCache()  # buckets, lookback rows and small dimensions kept between the refreshes
     while True:
         started = time.monotonic()
         try:

@@ -66,6 +66,17 @@ def latency_bucket(latency: Column) -> Column:
     return F.when(latency < histogram.MIN_MS, F.lit(0)).otherwise(guess + below + above).cast("int")
 
 
+def for_new_customers(rows: DataFrame) -> DataFrame:
+    """The new rows (``is_new``) and the lookback rows of their customers (and of no customer): the rules'
+    windows are per customer and flags are decided for new rows only, so the other customers' lookback rows
+    change nothing, and dropping them keeps the window work proportional to the new rows."""
+    from pyspark.sql import functions as F
+
+    theirs = rows.filter("is_new").select("customer_id").distinct().withColumn("_theirs", F.lit(True))
+    keep = F.col("is_new") | F.col("_theirs").isNotNull() | F.col("customer_id").isNull()
+    return rows.join(theirs, "customer_id", "left").filter(keep).drop("_theirs")
+
+
 def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers: DataFrame) -> DataFrame:
     """Transactions (Mongo column names, ``_id`` = transaction id) with their dimensions and derived columns.
 

@@ -11,7 +11,7 @@ from kpi_truth import check_snapshot, insert, seed_dimensions
 from paylake.kpi import buckets, snapshot
 from paylake.kpi.headline import SERIES_MINUTES, floor_minute
 from paylake.kpi.job import run_refresh
-from paylake.kpi.recent import RecentBuckets
+from paylake.kpi.recent import LoopCache, RecentBuckets
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -27,7 +27,8 @@ def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: i
     spark, settings, mongo_db, redis_client
 ) -> None:
     seed_dimensions(mongo_db)
-    cache = RecentBuckets()
+    loop = LoopCache()
+    cache = loop.buckets
     steps = [
         make_records(300, T0, prefix="a"),
         make_records(120, T0 + timedelta(minutes=5), prefix="b")
@@ -37,7 +38,7 @@ def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: i
     ]
     for i, rows in enumerate(steps):
         insert(mongo_db, rows)
-        result = run_refresh(spark, settings, cache=cache)
+        result = run_refresh(spark, settings, cache=loop)
         assert result.watermark is not None
         _same_as_a_full_read(mongo_db, cache, result.watermark)
         snap = snapshot.read(redis_client)
@@ -48,9 +49,49 @@ def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: i
     insert(mongo_db, make_records(30, T0 + timedelta(minutes=15), prefix="other"))
     run_refresh(spark, settings)  # another writer (a refresh by hand) commits in between
     insert(mongo_db, make_records(30, T0 + timedelta(minutes=17), prefix="d"))
-    result = run_refresh(spark, settings, cache=cache)
+    result = run_refresh(spark, settings, cache=loop)
     assert cache.reloads == 2 and result.watermark is not None
     _same_as_a_full_read(mongo_db, cache, result.watermark)
     snap = snapshot.read(redis_client)
     assert snap is not None and snap.headlines["all"].count == 580
     check_snapshot(mongo_db, snap)
+
+
+def test_a_loop_flags_exactly_what_single_refreshes_flag(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
+    """The kept lookback rows give the rules the same context as reading the lookback from MongoDB: the same
+    alerts, with velocity and travel firing across refresh boundaries."""
+    import pymongo
+
+    from paylake import names
+
+    plain = settings.with_overrides(mongo_db=f"{settings.mongo_db}_plain")
+    client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
+    other = client[plain.mongo_db]
+    far = {"latitude": 51.5, "longitude": -0.1}  # London, minutes after New York: travel
+    steps = [
+        make_records(200, T0, prefix="a"),
+        make_records(100, T0 + timedelta(minutes=4), prefix="b") + make_records(3, T0 + timedelta(minutes=4, seconds=2),
+                                                                                 prefix="far", **far),
+        make_records(100, T0 + timedelta(minutes=7), prefix="c"),
+    ]
+    loop = LoopCache()
+    try:
+        for db in (mongo_db, other):
+            seed_dimensions(db)
+        for rows in steps:
+            for db, kwargs in ((mongo_db, {"cache": loop}), (other, {})):
+                insert(db, rows)
+                run_refresh(spark, settings if db is mongo_db else plain, **kwargs)
+        assert loop.rows.frame is not None, "the loop kept its lookback rows"
+
+        def alerts(db) -> set[tuple[str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+            return {(a["_id"], tuple(a["rules"])) for a in db[names.ALERTS].find()}
+
+        assert alerts(mongo_db) == alerts(other)
+        fired = {rule for _, rules in alerts(mongo_db) for rule in rules}
+        assert {"velocity", "travel"} <= fired, fired
+        later = {i for i, rules in alerts(mongo_db) if i.startswith(("b", "c", "far"))}
+        assert later, "rules fire on rows whose context is in an earlier refresh"
+    finally:
+        client.drop_database(plain.mongo_db)
+        client.close()
