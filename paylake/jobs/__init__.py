@@ -37,6 +37,8 @@ KPI_REFRESH = Job(
     every=timedelta(minutes=5),
     timeout=timedelta(minutes=10),
     lock_ttl=timedelta(minutes=15),
+    # A refresh's rows are a few hundred new ones and their customers' lookback: one shuffle partition.
+    spark_conf={"spark.sql.shuffle.partitions": "1"},
 )
 ARCHIVE = Job(
     name="archive",

@@ -83,7 +83,9 @@ class RecentRows:
 
         since = upper - timedelta(minutes=lookback_min)
         kept = rows.filter((F.col("ingest_time") > F.lit(since)) & (F.col("ingest_time") <= F.lit(upper)))
-        self.frame, self.upper = kept.localCheckpoint(eager=True), upper
+        # One partition: each refresh unions its new rows' partition in, and a frame of 60 partitions after
+        # 60 refreshes would cost 60 tasks per action.
+        self.frame, self.upper = kept.coalesce(1).localCheckpoint(eager=True), upper
 
 
 class LoopCache:
