@@ -117,7 +117,7 @@ def measure(settings: Settings, path: str, minutes: float, rate: float) -> Figur
     generator = subprocess.Popen(paylake("generate", "--rate", str(rate), "--duration", str(seconds + 30)), env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(20)  # dimensions checked, first batches in
-    connect = manager.services(settings)[-1]
+    connect = next(s for s in manager.services(settings) if s.name == "spark-connect")
     jvm_before = jvm_cpu_s(connect)
     sampler = threading.Thread(target=sample, args=(settings, out, stop), daemon=True)
     sampler.start()

@@ -75,8 +75,14 @@ class Settings:
         return None if self.spark_remote in ("", "off") else self.spark_remote
 
     @property
+    def spark_connect_address(self) -> tuple[str, int]:
+        """(host, port) of ``spark_remote`` (sc://host:port, 15002 by default)."""
+        where = urlparse(self.spark_remote.replace("sc://", "http://", 1))
+        return where.hostname or "127.0.0.1", where.port or 15002
+
+    @property
     def spark_connect_port(self) -> int:
-        return urlparse(self.spark_remote.replace("sc://", "http://", 1)).port or 15002
+        return self.spark_connect_address[1]
 
     @property
     def mongo_port(self) -> int:

@@ -12,7 +12,6 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from paylake.errors import ServiceError, UsageError
 from paylake.settings import Settings
@@ -71,10 +70,10 @@ def server_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
-def _check_reachable(url: str) -> None:
-    where = urlparse(url.replace("sc://", "http://", 1))
+def _check_reachable(settings: Settings) -> None:
+    url = settings.spark_remote
     try:
-        socket.create_connection((where.hostname or "127.0.0.1", where.port or 15002), timeout=3).close()
+        socket.create_connection(settings.spark_connect_address, timeout=3).close()
     except OSError as exc:
         raise SparkUnreachable(
             f"the Spark Connect server at {url} does not answer ({exc}); is the stack up? (`paylake stack up`), "
@@ -89,7 +88,7 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
 
     url = settings.spark_connect_url
     if url:
-        _check_reachable(url)
+        _check_reachable(settings)
         builder = SparkSession.builder.remote(url).appName(app_name)
         conf = session_conf(settings)
     else:

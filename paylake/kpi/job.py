@@ -124,7 +124,7 @@ def _hot_rows(spark: SparkSession, settings: Settings, cache: LoopCache, lower: 
                            hot_pipeline(after, target))
         return frame.localCheckpoint(eager=True)
 
-    kept = cache.rows.get(lower)
+    kept = cache.rows.frame if lower is not None else None
     if kept is not None:
         return kept.unionByName(read(lower))
     return read(lower - timedelta(minutes=lookback_min) if lower else None)
@@ -144,7 +144,9 @@ def run_refresh(
     client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
     try:
         db = client[settings.mongo_db]
-        indexes.ensure(db)
+        if not request.cache.indexes_checked:  # a create_index and an explain per date index: once a loop
+            indexes.ensure(db)
+            request.cache.indexes_checked = True
         # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
         with job_lock(db, KPI_REFRESH):
             return _refresh(spark, settings, db, request)
@@ -161,7 +163,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     pending = state.read_pending(db)
     resumed = pending is not None
     stored = state.read_watermark(db)
-    cache.buckets.trust(stored)
+    cache.trust(stored)
     lower = pending.lower if pending else stored
     target = pending.upper if pending else (until - timedelta(seconds=settings.kpi_lateness_s) if until else None)
 
@@ -170,6 +172,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
         if watermark is not None:
             faults.maybe_fail("publish")
             version = publisher.publish(settings, db, watermark, new_alerts, cache.buckets).version
+            cache.committed = watermark  # after publishing: a failed one makes the next refresh read all
         counts = {"new_count": 0, "buckets_applied": 0} | figures
         return RefreshResult(run_id, resumed, lower, watermark, new_alerts=len(new_alerts),
                              snapshot_version=version, seconds=round(time.monotonic() - started, 3), **counts)

@@ -30,14 +30,11 @@ class RecentBuckets:
     def __init__(self) -> None:
         self.by_minute: dict[datetime, Bucket] = {}
         self.pending: set[datetime] = set()  # minutes merged into since the last read
-        self.committed: datetime | None = None  # the watermark this copy is current with
         self.loaded = False
         self.reloads = 0  # full reads (the first, and after another writer): for tests and logs
 
-    def trust(self, stored_watermark: datetime | None) -> None:
-        """Forget the copy unless ``stored_watermark`` (read before this refresh) is the one last committed."""
-        if not self.loaded or stored_watermark != self.committed:
-            self.loaded = False
+    def forget(self) -> None:
+        self.loaded, self.pending = False, set()
 
     def touched(self, minutes: Iterable[datetime]) -> None:
         """A refresh merged into these minutes: re-read them at the next ``buckets``."""
@@ -56,7 +53,6 @@ class RecentBuckets:
             if fresh:
                 self.by_minute |= {b.minute: b for b in buckets.load_minutes(db, fresh)}
             self.by_minute = {m: b for m, b in self.by_minute.items() if m >= since}
-        self.committed = watermark
         return [self.by_minute[m] for m in sorted(self.by_minute)]
 
 
@@ -64,17 +60,11 @@ class RecentRows:
     """The counted rows of the rules' lookback (``lookback_min`` of ingest time before the watermark), kept
     on the Spark server across a loop's refreshes, so a refresh reads only its new rows from MongoDB (a
     60-minute lookback is 72,000 documents at 20 tx/s, read every 5 s otherwise). Rows archived meanwhile
-    stay in it: the rules keep their context. Trusted only while the watermark is the one it is current
-    with (any other writer moves it), like RecentBuckets.
+    stay in it: the rules keep their context.
     """
 
     def __init__(self) -> None:
         self.frame: DataFrame | None = None
-        self.upper: datetime | None = None  # the watermark the frame is current with
-
-    def get(self, lower: datetime | None) -> DataFrame | None:
-        """The kept rows if they are exactly the counted rows up to ``lower`` (the run's lower bound)."""
-        return self.frame if self.frame is not None and lower is not None and self.upper == lower else None
 
     def advance(self, rows: DataFrame, upper: datetime, lookback_min: int) -> None:
         """Keep the rows of ``rows`` (mongo schema) that are counted once ``upper`` is committed and still
@@ -85,14 +75,25 @@ class RecentRows:
         kept = rows.filter((F.col("ingest_time") > F.lit(since)) & (F.col("ingest_time") <= F.lit(upper)))
         # One partition: each refresh unions its new rows' partition in, and a frame of 60 partitions after
         # 60 refreshes would cost 60 tasks per action.
-        self.frame, self.upper = kept.coalesce(1).localCheckpoint(eager=True), upper
+        self.frame = kept.coalesce(1).localCheckpoint(eager=True)
 
 
 class LoopCache:
-    """What one loop of refreshes keeps between them: the recent buckets, the lookback rows and the small
-    dimensions (merchants, categories: read once per loop, i.e. per 5-minute run)."""
+    """What one loop of refreshes keeps between them: the recent buckets, the lookback rows, the small
+    dimensions (merchants, categories) and that the indexes were checked, all read once per loop (i.e. per
+    5-minute run). The buckets and rows are current with the watermark ``committed`` by the loop's last
+    refresh, and trusted only while the stored one is still that (any other writer moves it)."""
 
     def __init__(self) -> None:
         self.buckets = RecentBuckets()
         self.rows = RecentRows()
         self.dims: tuple[DataFrame, DataFrame] | None = None
+        self.indexes_checked = False
+        self.committed: datetime | None = None
+
+    def trust(self, stored_watermark: datetime | None) -> None:
+        """Forget the buckets and rows unless ``stored_watermark`` (read before this refresh) is the one the
+        loop last committed."""
+        if self.committed is None or stored_watermark != self.committed:
+            self.buckets.forget()
+            self.rows.frame = None

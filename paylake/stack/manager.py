@@ -49,10 +49,17 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> list[ServiceS
     return status(settings)
 
 
+# Every server the stack may run, in start order. Stopping needs only a name (its pid file), not what starting
+# needs: a stack whose FerretDB binary or jars went away (`make clean`, a rebuild) still stops.
+SERVERS = ("mongo", "redis", "hdfs-namenode", "hdfs-datanode", "spark-connect")
+
+
 def down(settings: Settings, echo: Callable[[str], None] = print) -> None:
     """Stop every server of the stack (reverse order); no process is left behind."""
-    for service in reversed(services(settings)):
-        echo(f"{service.name}: {'stopped' if service.stop() else 'was not running'}")
+    run_dir = settings.state_dir / "run"
+    for name in reversed(SERVERS):
+        stopped = Service(name, [], run_dir, [], lambda: False, name).stop()
+        echo(f"{name}: {'stopped' if stopped else 'was not running'}")
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
