@@ -1,17 +1,18 @@
 """Event → Redis freshness, and the CPU that KPI refreshing costs: Spark Connect loop vs spark-submit runs.
 
-    .venv/bin/python bench/freshness.py [--minutes 10] [--rate 20] [--only connect|submit]
+    .venv/bin/python bench/freshness.py [--minutes 10] [--rate 20] [--warmup 3] [--only connect|submit]
 
 Starts its own stack (FerretDB, Redis, a Spark Connect server; cold store unused) on free ports in a temp
 dir. For each path in turn, with a fresh database, for --minutes: `paylake generate --rate R` streams (a child
 process) while the KPI refreshing runs the way the DAG runs it:
   connect  one `paylake kpi refresh --for-s S`: what a kpi_refresh task does today (a refresh at least every
-           PAYLAKE_KPI_PERIOD_S, as a client of the long-lived Spark Connect server), restarted when it ends
+           PAYLAKE_KPI_PERIOD_S, as a client of the long-lived Spark Connect server), measured after --warmup
+           minutes of it (the server's JIT compiling Spark's planner: paid once per server, not per run)
   submit   on every minute, one `paylake kpi refresh --spark-submit --until <that minute>`: what the DAG did
            before (a JVM per run, bounded by the interval's end); Airflow's own task start-up is not counted
 Every second it samples the age of the newest counted transaction: now − the watermark that `paylake kpi
-show` prints. CPU: the refresher processes (their rusage, children included) plus, for connect, the Spark
-Connect server's JVM (/proc), per minute of stream.
+show` prints. CPU: the refresher processes (children included) plus, for connect, the Spark Connect server's
+JVM, per minute of stream.
 """
 
 from __future__ import annotations
@@ -43,23 +44,25 @@ TICK = os.sysconf("SC_CLK_TCK")
 @dataclass
 class Figures:
     ages: list[float] = field(default_factory=list)
-    cpu_s: float = 0.0
+    cpu_s: float = 0.0  # refreshers (clients, or spark-submit drivers) and, for connect, the server's share
+    server_cpu_s: float = 0.0  # of which the Spark Connect server's JVM
     refresher_runs: int = 0
 
     def line(self, name: str, minutes: float) -> str:
         a = np.array(self.ages) if self.ages else np.array([float("nan")])
         return (f"{name:<8} age of the newest counted tx: p50 {np.percentile(a, 50):6.1f} s  p95 "
                 f"{np.percentile(a, 95):6.1f} s  max {a.max():6.1f} s  ({len(self.ages)} samples)   CPU "
-                f"{self.cpu_s / minutes:5.1f} s per minute of stream ({self.refresher_runs} refresher runs)")
+                f"{self.cpu_s / minutes:5.1f} s per minute of stream (server {self.server_cpu_s / minutes:.1f} s; "
+                f"{self.refresher_runs} refresher runs)")
 
 
 def paylake(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "paylake"), *args]
 
 
-def jvm_cpu_s(service: Service) -> float:
-    """CPU seconds used so far by a running server's processes."""
-    pid, total = service.pid(), 0.0
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds used so far by a running process and its descendants."""
+    total = 0.0
     for member in family(pid) | {pid} if pid else set():
         try:
             with open(f"/proc/{member}/stat") as stat:
@@ -68,6 +71,11 @@ def jvm_cpu_s(service: Service) -> float:
         except OSError:
             continue
     return total
+
+
+def jvm_cpu_s(service: Service) -> float:
+    """CPU seconds used so far by a running server's processes."""
+    return cpu_s(service.pid())
 
 
 def wait_cpu(proc: subprocess.Popen[bytes]) -> float:
@@ -86,12 +94,25 @@ def sample(settings: Settings, out: Figures, stop: threading.Event) -> None:
             out.ages.append((datetime.now(UTC) - watermark).total_seconds())
 
 
-def refresh_connect(env: dict[str, str], until: float, out: Figures) -> None:
-    while time.monotonic() < until - 1:
-        proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", f"{until - time.monotonic():.0f}"), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out.cpu_s += wait_cpu(proc)
-        out.refresher_runs += 1
+def refresh_connect(env: dict[str, str], server: Service, window: tuple[float, float], out: Figures) -> None:
+    """One `paylake kpi refresh --for-s` over the warm-up and the measured window; CPU counted in the window
+    only (the refresher's and the server's: a long-lived server warms up once, not per run)."""
+    warm_until, until = window
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", f"{until - time.monotonic() + 5:.0f}"), env=env,
+                                stdout=subprocess.DEVNULL, stderr=log)
+        time.sleep(max(warm_until - time.monotonic(), 0))
+        client, server_before = cpu_s(proc.pid), jvm_cpu_s(server)
+        out.ages.clear()
+        time.sleep(max(until - time.monotonic(), 0))
+        out.server_cpu_s = jvm_cpu_s(server) - server_before
+        out.cpu_s = cpu_s(proc.pid) - client + out.server_cpu_s
+        out.refresher_runs = 1
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"the refresher ended early (exit {proc.returncode}): {log.read()[-2000:]!r}")
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def refresh_submit(env: dict[str, str], until: float, out: Figures) -> None:
@@ -108,25 +129,26 @@ def refresh_submit(env: dict[str, str], until: float, out: Figures) -> None:
         out.refresher_runs += 1
 
 
-def measure(settings: Settings, path: str, minutes: float, rate: float) -> Figures:
+def measure(settings: Settings, path: str, minutes: float, rate: float, warmup: float) -> Figures:
     settings = settings.with_overrides(mongo_db=f"fresh_{path}")
     redis.Redis.from_url(settings.redis_url).flushdb()
     env = {**os.environ, **settings_env(settings)}
     out, stop = Figures(), threading.Event()
+    warm_s = warmup * 60 if path == "connect" else 0.0
     seconds = minutes * 60
-    generator = subprocess.Popen(paylake("generate", "--rate", str(rate), "--duration", str(seconds + 30)), env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    generator = subprocess.Popen(paylake("generate", "--rate", str(rate), "--duration", str(warm_s + seconds + 30)),
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(20)  # dimensions checked, first batches in
-    connect = next(s for s in manager.services(settings) if s.name == "spark-connect")
-    jvm_before = jvm_cpu_s(connect)
     sampler = threading.Thread(target=sample, args=(settings, out, stop), daemon=True)
     sampler.start()
-    until = time.monotonic() + seconds
-    (refresh_connect if path == "connect" else refresh_submit)(env, until, out)
-    time.sleep(max(until - time.monotonic(), 0))
-    stop.set()
+    start = time.monotonic()
     if path == "connect":
-        out.cpu_s += jvm_cpu_s(connect) - jvm_before
+        server = next(s for s in manager.services(settings) if s.name == "spark-connect")
+        refresh_connect(env, server, (start + warm_s, start + warm_s + seconds), out)
+    else:
+        refresh_submit(env, start + seconds, out)
+        time.sleep(max(start + seconds - time.monotonic(), 0))
+    stop.set()
     generator.terminate()
     generator.wait(timeout=60)
     return out
@@ -137,6 +159,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--only", choices=("connect", "submit"))
+    parser.add_argument("--warmup", type=float, default=3.0,
+                        help="minutes the connect loop runs before measuring: the long-lived server's JIT "
+                        "warm-up, paid once per server, not per run (default 3)")
     parser.add_argument("--model", type=Path, default=CHECKOUT / ".state" / "models" / "ctgan.pkl",
                         help="a trained model (default: the demo's; trained --quick when missing)")
     args = parser.parse_args()
@@ -148,12 +173,13 @@ def main() -> None:
     try:
         if not args.model.exists():
             subprocess.run(paylake("train", "--quick"), env={**os.environ, **settings_env(settings)}, check=True)
-        print(f"{args.rate:g} tx/s for {args.minutes:g} min per path, {os.cpu_count()} cores; "
+        print(f"{args.rate:g} tx/s for {args.minutes:g} min per path (connect after {args.warmup:g} min of warm-up), "
+              f"{os.cpu_count()} cores; "
               f"PAYLAKE_KPI_PERIOD_S {settings.kpi_period_s:g}, lateness {settings.kpi_lateness_s:g} s", flush=True)
         results = {}
         for path in ("connect", "submit"):
             if args.only in (None, path):
-                results[path] = measure(settings, path, args.minutes, args.rate)
+                results[path] = measure(settings, path, args.minutes, args.rate, args.warmup)
                 print(results[path].line(path, args.minutes), flush=True)
         if len(results) == 2:
             base = results["submit"]

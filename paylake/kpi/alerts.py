@@ -13,11 +13,10 @@ from pymongo.database import Database
 from paylake import names
 from paylake.mongo import insert_new
 
-ALERT_COLUMNS = ("_id", "customer_id", "merchant_id", "amount", "is_fraud", "rules", "event_ms", "ingest_ms")
-
 
 def from_row(row: Any, run_id: str) -> dict[str, Any]:
-    """An alert document from a flagged row (``event_ms``/``ingest_ms`` = epoch milliseconds, no tz games)."""
+    """An alert document from a flagged row (transforms.ALERT_COLUMNS; ``event_ms``/``ingest_ms`` = epoch
+    milliseconds, no tz games)."""
     return {
         "_id": row["_id"],
         "event_time": datetime.fromtimestamp(row["event_ms"] / 1000, UTC),

@@ -2,8 +2,8 @@
 
 Exactly-once, step by step (the watermark W means "every transaction with ingest_time <= W is counted"):
   1. range: (W, upper] with upper = ``until`` - allowed lateness (the DAG passes its interval end), or the
-     largest ingest_time present when ``until`` is None; then clamped to the largest ingest_time actually
-     read, so a document that lands later inside the range is still ahead of the watermark.
+     largest ingest_time present when ``until`` is None; then clamped to the largest ingest_time present
+     (``new_range``), so a document that lands later beyond it is still ahead of the watermark.
   2. the range and a run id are recorded as ``pending`` in kpi_state before anything is written;
   3. alerts are inserted by transaction id (a re-run skips stored ones); buckets are merged, each skipping
      a run id it already has; the all-time totals take the run's delta unless they hold it (totals.py);
@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pymongo import MongoClient
@@ -70,27 +70,37 @@ class RefreshResult:
         return json.dumps(data)
 
 
-def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
-    """The $match the connector pushes down to MongoDB, where the ingest_time index serves it."""
+def ingest_range(after: datetime | None, upper: datetime | None) -> dict[str, Any]:
+    """The filter of ingest times in (after, upper] (either end open when None); the ingest_time index
+    serves it."""
     bounds: dict[str, Any] = {}
     if after is not None:
         bounds["$gt"] = after
     if upper is not None:
         bounds["$lte"] = upper
-    return match_pipeline({"ingest_time": bounds}) if bounds else None
+    return {"ingest_time": bounds} if bounds else {}
 
 
-def _max_ingest(frame: DataFrame) -> datetime | None:
-    from pyspark.sql import functions as F
+def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
+    """The $match the connector pushes down to MongoDB for ingest times in (after, upper]."""
+    match = ingest_range(after, upper)
+    return match_pipeline(match) if match else None
 
-    ms = frame.agg(F.max(F.unix_millis("ingest_time"))).first()[0]  # type: ignore[index]
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
-
-def new_customer_ids(rows: DataFrame) -> list[str]:
-    """The distinct customer ids of the run's new rows (``is_new``), sorted."""
-    picked = rows.filter("is_new").select("customer_id").distinct().collect()
-    return sorted(r[0] for r in picked if r[0] is not None)
+def new_range(db: Database[Any], after: datetime | None, target: datetime | None) -> tuple[datetime | None, list[str]]:
+    """The largest ingest time in (after, target] (None when nothing is there) and the distinct customer ids
+    of those transactions, sorted: a probe on the driver (two fields per new document, served by the
+    ingest_time index) that fixes the range before Spark reads it, so a refresh is one Spark action (each
+    costs the server 0.1-0.5 s of CPU, whatever its size). A document landing inside the range after the
+    probe (the lateness makes that rare) is still counted exactly once, its customer unknown to the rules."""
+    upper, ids = None, set()
+    for doc in db[names.TRANSACTIONS].find(ingest_range(after, target), {"_id": 0, "customer_id": 1, "ingest_time": 1}):
+        stamp = doc.get("ingest_time")
+        if isinstance(stamp, datetime) and (upper is None or stamp > upper):
+            upper = stamp
+        if isinstance(doc.get("customer_id"), str):
+            ids.add(doc["customer_id"])
+    return upper, sorted(ids)
 
 
 def customer_rows(db: Database[Any], ids: list[str]) -> list[tuple[Any, ...]]:
@@ -115,19 +125,36 @@ class _Request:
 
 
 def _hot_rows(spark: SparkSession, settings: Settings, cache: LoopCache, lower: datetime | None,
-              target: datetime | None, lookback_min: int) -> DataFrame:
-    """The new range plus a lookback of counted rows for the rule windows, as one consistent copy (later
-    actions must not re-read a moving store): read whole, or only the new range on top of the rows a loop
-    kept from its previous refresh."""
+              target: datetime, lookback_min: int) -> tuple[DataFrame, DataFrame]:
+    """The new range plus a lookback of counted rows for the rule windows: read whole, or only the new
+    range on top of the rows a loop kept from its previous refresh. Returns (all rows, the new read). The
+    read is a lazy checkpoint: the refresh's one action reads MongoDB and keeps the rows on the server, and
+    the next refreshes find them there (a loop's lookback) without reading MongoDB again."""
+    cache.rows.release()  # the previous refresh's frames are gone: free what it replaced
+
     def read(after: datetime | None) -> DataFrame:
         frame = read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True),
-                           hot_pipeline(after, target))
-        return frame.localCheckpoint(eager=True)
+                           hot_pipeline(after, target)).localCheckpoint(eager=False)
+        cache.rows.retired.append(frame)  # held until the next refresh whatever this one does (see release)
+        return frame
 
     kept = cache.rows.frame if lower is not None else None
     if kept is not None:
-        return kept.unionByName(read(lower))
-    return read(lower - timedelta(minutes=lookback_min) if lower else None)
+        fresh = read(lower)
+        return kept.unionByName(fresh), fresh
+    fresh = read(lower - timedelta(minutes=lookback_min) if lower else None)
+    return fresh, fresh
+
+
+def _dimensions(spark: SparkSession, settings: Settings, cache: LoopCache) -> tuple[DataFrame, DataFrame]:
+    """Merchants and categories: small, read whole once per loop. (Customers can be a million: the job
+    fetches only those its new rows name; flags are decided for new rows only, lookback rows feed windows.)"""
+    if cache.dims is None:
+        cache.dims = (
+            read_mongo(spark, settings, names.MERCHANTS, transforms.merchant_schema()).localCheckpoint(eager=True),
+            read_mongo(spark, settings, names.CATEGORIES, transforms.category_schema()).localCheckpoint(eager=True),
+        )
+    return cache.dims
 
 
 def run_refresh(
@@ -181,38 +208,27 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     if target is not None and lower is not None and target <= lower:
         return done(None, lower)
 
-    base = _hot_rows(spark, settings, cache, lower, target, config.lookback_min)
-    is_new = F.col("ingest_time") > F.lit(lower) if lower else F.lit(True)
-    upper = pending.upper if pending else _max_ingest(base.filter(is_new))
+    probed, customer_ids = new_range(db, lower, target)
+    upper = pending.upper if pending else probed
     if upper is None:
         return done(None, lower)
+    base, fresh = _hot_rows(spark, settings, cache, lower, upper, config.lookback_min)
+    is_new = (F.col("ingest_time") > F.lit(lower)) if lower else F.lit(True)
     rows = transforms.for_new_customers(base.withColumn("is_new", is_new & (F.col("ingest_time") <= F.lit(upper))))
 
-    # Merchants and categories are small: read whole, once per loop. Customers can be a million: only those
-    # the new rows name (flags are decided for new rows only; lookback rows feed windows, needing no dimension).
-    if cache.dims is None:
-        cache.dims = (
-            read_mongo(spark, settings, names.MERCHANTS, transforms.merchant_schema()).localCheckpoint(eager=True),
-            read_mongo(spark, settings, names.CATEGORIES, transforms.category_schema()).localCheckpoint(eager=True),
-        )
-    merchants, categories = cache.dims
     fetch_started = time.monotonic()
-    referenced = customer_rows(db, new_customer_ids(rows))
+    referenced = customer_rows(db, customer_ids)
     customers = spark.createDataFrame(referenced, transforms.customer_schema())
     customers_seconds = round(time.monotonic() - fetch_started, 3)
     log.info("kpi: range (%s, %s] and %d customers read in %.1fs (customers %.2fs)", lower, upper,
              len(referenced), time.monotonic() - started, customers_seconds)
+    merchants, categories = _dimensions(spark, settings, cache)
     flagged = rules.flag(transforms.enrich(rows, merchants, categories, customers), config).filter("is_new")
-    flagged = flagged.persist()
-    deltas = buckets.fold(transforms.minute_cells(flagged).collect())
-    alert_rows = flagged.filter("flagged").select(
-        *alerts.ALERT_COLUMNS[:6],
-        F.unix_millis("event_time").alias("event_ms"),
-        F.unix_millis("ingest_time").alias("ingest_ms"),
-    ).collect()
-    flagged.unpersist()
-    elapsed = time.monotonic() - started
-    log.info("kpi: computed %d buckets, %d alerts at %.1fs", len(deltas), len(alert_rows), elapsed)
+    cells = transforms.minute_cells(flagged).collect()
+    deltas = buckets.fold(cells)
+    alert_rows = [alert for cell in cells for alert in cell["alerts"]]
+    log.info("kpi: computed %d buckets, %d alerts at %.1fs", len(deltas), len(alert_rows),
+             time.monotonic() - started)
 
     run = pending or state.Pending(run_id=uuid.uuid4().hex, lower=lower, upper=upper)
     if not resumed:
@@ -226,7 +242,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     totals.add(db, run.run_id, deltas)
     faults.maybe_fail("merge")
     state.commit(db, run)
-    cache.rows.advance(base, run.upper, config.lookback_min)
+    cache.rows.advance(fresh, run.upper, config.lookback_min)
     log.info("kpi: merged at %.1fs", time.monotonic() - started)
     return done(run.run_id, run.upper, new_count=sum(d.count for d in deltas), buckets_applied=applied,
                 customers_read=len(referenced), customers_seconds=customers_seconds)

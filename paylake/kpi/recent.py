@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
@@ -61,21 +62,50 @@ class RecentRows:
     on the Spark server across a loop's refreshes, so a refresh reads only its new rows from MongoDB (a
     60-minute lookback is 72,000 documents at 20 tx/s, read every 5 s otherwise). Rows archived meanwhile
     stay in it: the rules keep their context.
+
+    Kept as checkpoints (``parts``): one compacted, plus the new rows of each refresh since, unioned when
+    read. Every ``COMPACT_EVERY`` refreshes they are rewritten as one partition: that is an action (~0.1 s
+    of server CPU), the unions in between cost a task each. Replaced checkpoints are released at the start
+    of the next refresh (``release``), not when the last frame built on them is freed: pyspark releases a
+    checkpoint from its finalizer, and running that inside the teardown of a deep union crashed the client
+    ("double free or corruption").
     """
 
-    def __init__(self) -> None:
-        self.frame: DataFrame | None = None
+    COMPACT_EVERY = 12
 
-    def advance(self, rows: DataFrame, upper: datetime, lookback_min: int) -> None:
-        """Keep the rows of ``rows`` (mongo schema) that are counted once ``upper`` is committed and still
-        in the lookback after it; one checkpoint, so the next refresh reads none of it again."""
+    def __init__(self) -> None:
+        self.parts: list[DataFrame] = []
+        self.retired: list[DataFrame] = []
+        self.bounds: tuple[datetime, datetime] | None = None  # (since, upper]: the ingest times kept
+
+    @property
+    def frame(self) -> DataFrame | None:
         from pyspark.sql import functions as F
 
-        since = upper - timedelta(minutes=lookback_min)
-        kept = rows.filter((F.col("ingest_time") > F.lit(since)) & (F.col("ingest_time") <= F.lit(upper)))
-        # One partition: each refresh unions its new rows' partition in, and a frame of 60 partitions after
-        # 60 refreshes would cost 60 tasks per action.
-        self.frame = kept.coalesce(1).localCheckpoint(eager=True)
+        if not self.parts or self.bounds is None:
+            return None
+        since, upper = self.bounds
+        union = reduce(lambda a, b: a.unionByName(b), self.parts)
+        return union.filter((F.col("ingest_time") > F.lit(since)) & (F.col("ingest_time") <= F.lit(upper)))
+
+    def advance(self, fresh: DataFrame, upper: datetime, lookback_min: int) -> None:
+        """Add ``fresh`` (a checkpoint of rows read by the refresh that committed ``upper``; mongo schema)
+        and keep what is in the lookback once ``upper`` is committed."""
+        self.parts.append(fresh)
+        self.bounds = (upper - timedelta(minutes=lookback_min), upper)
+        if len(self.parts) > self.COMPACT_EVERY:
+            compacted = self.frame.coalesce(1).localCheckpoint(eager=True)  # type: ignore[union-attr]
+            self.retired += self.parts
+            self.parts = [compacted]
+
+    def forget(self) -> None:
+        self.retired += self.parts
+        self.parts, self.bounds = [], None
+
+    def release(self) -> None:
+        """Free the replaced checkpoints and the previous refresh's read (call when no frame built on them
+        is left)."""
+        self.retired.clear()
 
 
 class LoopCache:
@@ -96,4 +126,4 @@ class LoopCache:
         loop last committed."""
         if self.committed is None or stored_watermark != self.committed:
             self.buckets.forget()
-            self.rows.frame = None
+            self.rows.forget()
