@@ -135,8 +135,7 @@ def _hot_rows(spark: SparkSession, settings: Settings, cache: LoopCache, lower: 
     def read(after: datetime | None) -> DataFrame:
         frame = read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True),
                            hot_pipeline(after, target)).localCheckpoint(eager=False)
-        cache.rows.retired.append(frame)  # held until the next refresh whatever this one does (see release)
-        return frame
+        return cache.rows.hold(frame)
 
     kept = cache.rows.frame if lower is not None else None
     if kept is not None:
@@ -213,8 +212,9 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     if upper is None:
         return done(None, lower)
     base, fresh = _hot_rows(spark, settings, cache, lower, upper, config.lookback_min)
+    # The read stops at ``upper`` and the kept rows at ``lower``: new is simply after ``lower``.
     is_new = (F.col("ingest_time") > F.lit(lower)) if lower else F.lit(True)
-    rows = transforms.for_new_customers(base.withColumn("is_new", is_new & (F.col("ingest_time") <= F.lit(upper))))
+    rows = transforms.for_new_customers(base.withColumn("is_new", is_new))
 
     fetch_started = time.monotonic()
     referenced = customer_rows(db, customer_ids)

@@ -102,6 +102,11 @@ class RecentRows:
         self.retired += self.parts
         self.parts, self.bounds = [], None
 
+    def hold(self, read: DataFrame) -> DataFrame:
+        """Keep a refresh's read until the next refresh, whatever this one does (see ``release``)."""
+        self.retired.append(read)
+        return read
+
     def release(self) -> None:
         """Free the replaced checkpoints and the previous refresh's read (call when no frame built on them
         is left)."""
