@@ -1,7 +1,7 @@
 """Every secondary index paylake relies on, in one place, and a check that ranges actually use them.
 
 The KPI job reads new transactions by ``ingest_time``, archiving plans and deletes by ``event_time``, the
-snapshot reads recent buckets by ``minute``, the recent-alerts list by ``event_time``. All four are date
+snapshot reads recent buckets and slots by ``minute``, the recent-alerts list by ``event_time``. All are date
 ranges. MongoDB serves them from these indexes; FerretDB does only when built with paylake's
 range-pushdown patch and when the index was created by such a build (the patch indexes SQL values, not
 JSON text). ``ensure`` recreates an index that the server does not use for a range, once, and otherwise
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DATE_INDEXES = {  # collection -> fields, each with an ascending index named "<field>_1"
     names.TRANSACTIONS: ("ingest_time", "event_time"),
     names.KPI_MINUTES: ("minute",),
+    names.KPI_SLOTS: ("minute",),
     names.ALERTS: ("event_time",),
 }
 # The probe asks for a range above every stored date, as selective as the real reads (new data only). A

@@ -13,6 +13,7 @@ CATEGORIES = "categories"  # dimension: category → description, typical amount
 CUSTOMERS = "customers"  # dimension: customer_id → home location, typical amount, spend index
 DIMENSIONS_STATE = "dimensions_state"  # one document: the seed and sizes the dimensions were seeded from
 KPI_MINUTES = "kpi_minutes"  # per-minute KPI buckets: history that survives archiving and Redis wipes
+KPI_SLOTS = "kpi_slots"  # 5-second KPI buckets of the last minutes: the last-60-seconds window
 KPI_STATE = "kpi_state"  # the KPI job's watermark, its pending (in-flight) range and the all-time totals
 ALERTS = "alerts"  # transactions flagged by the rule-based fraud checks
 ARCHIVE_MANIFEST = "archive_manifest"  # one document per archive batch, with its state

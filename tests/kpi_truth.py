@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from paylake import names, schema
 from paylake.kpi import histogram
+from paylake.kpi.headline import window_start
 
 CATEGORIES = {"grocery": 0.01, "travel": 0.03, "electronics": 0.02}
 
@@ -38,12 +39,14 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def truth(db: Any, start: datetime | None, end: datetime | None) -> dict[str, Any]:
-    """KPIs over transactions with start <= event_time < end (None = unbounded), computed from the documents."""
+def truth(db: Any, start: datetime | None, end: datetime | None, counted_by: datetime | None = None) -> dict[str, Any]:
+    """KPIs over transactions with start <= event_time < end (None = unbounded) and, with ``counted_by``,
+    ingest_time <= counted_by, computed from the documents."""
     rates = {m["_id"]: m["commission_rate"] for m in db[names.MERCHANTS].find()}
     category = {m["_id"]: m["category"] for m in db[names.MERCHANTS].find()}
     docs = [d for d in db[names.TRANSACTIONS].find()
-            if (start is None or utc(d["event_time"]) >= start) and (end is None or utc(d["event_time"]) < end)]
+            if (start is None or utc(d["event_time"]) >= start) and (end is None or utc(d["event_time"]) < end)
+            and (counted_by is None or utc(d["ingest_time"]) <= counted_by)]
     revenue: dict[str, float] = {}
     for d in docs:
         if d["status"] == "approved":
@@ -68,12 +71,14 @@ def check_snapshot(db: Any, snap: Any, windows: dict[str, int | None] = names.WI
     bound)."""
     import pytest
 
-    as_of = datetime.fromisoformat(snap.as_of)
+    watermark = datetime.fromisoformat(snap.watermark)
     for window, seconds in windows.items():
-        start = None if seconds is None else as_of - timedelta(seconds=seconds)
-        end = None if seconds is None else as_of
-        t = truth(db, start, end)
         h = snap.headlines[window]
+        # A window holds what was counted by the watermark, from its start on: the last 60 s from a 5-second
+        # slot, longer ones from a minute, so that the watermark's own (partial) slot or minute is in.
+        start = None if seconds is None else window_start(watermark, seconds)
+        assert h.start == ("" if start is None else start.isoformat()), window
+        t = truth(db, start, None, counted_by=watermark)
         assert h.count == t["count"], window
         assert h.fraud_count == t["fraud_count"], window
         assert h.amount == pytest.approx(t["amount"], rel=1e-9), window

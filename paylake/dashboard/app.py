@@ -31,7 +31,7 @@ def _marker(state: str, **values: object) -> None:
 def _freshness(settings: Settings, snap: data.Snapshot) -> bool:
     age = view.snapshot_age_s(snap.published_at, datetime.now(UTC))
     stale = view.is_stale(age, settings.dashboard_stale_s)
-    text = f"KPI snapshot published {view.fmt_age(age)} ago · data up to {view.fmt_time(snap.as_of)}"
+    text = f"KPI snapshot published {view.fmt_age(age)} ago · data up to {view.fmt_time(snap.watermark)}"
     if stale:
         st.warning(f"**Stale KPIs** — {text}; the KPI job has not published for over "
                    f"{view.fmt_age(settings.dashboard_stale_s)}. Is the kpi_refresh DAG running?")
@@ -47,7 +47,8 @@ def _headlines(snap: data.Snapshot, window: str) -> None:
         return
     shown = view.headline_values(headline)
     delta = view.deltas(view.compare(snap, window))
-    note = "vs the previous window" if view.compare(snap, window) else "no previous window to compare"
+    note = ("delta: the last complete minutes of this length vs the same length before"
+            if view.compare(snap, window) else "no previous window to compare")
     top = st.columns(4)
     top[0].metric("Transactions", shown["count"], delta["count"], help=note, border=True)
     top[1].metric("Amount", shown["amount"], delta["amount"], help=note, border=True)
@@ -63,7 +64,7 @@ def _headlines(snap: data.Snapshot, window: str) -> None:
 
 def _charts(snap: data.Snapshot, window: str) -> None:
     minutes = view.chart_minutes(window)
-    frame = charts.series_frame(snap.series, minutes)
+    frame = charts.series_frame(snap.series, minutes, snap.as_of)
     st.subheader(f"Per minute · last {minutes // 60} h")
     if frame.empty:
         st.info("No per-minute series in the snapshot yet.")

@@ -14,14 +14,20 @@ SPIKE_COLOR = "#d62728"
 LINE_COLOR = "#1f77b4"
 
 
-def series_frame(series: Series, last_minutes: int) -> pd.DataFrame:
-    """The last ``last_minutes`` minutes of the series, one row per minute, with a spike flag."""
+def series_frame(series: Series, last_minutes: int, as_of: str = "") -> pd.DataFrame:
+    """The last ``last_minutes`` minutes of the series, one row per minute, with a spike flag and a
+    ``partial`` flag for the minute still being counted (from ``as_of``, the snapshot's; never a spike)."""
     frame = pd.DataFrame({"minute": pd.to_datetime(series.minutes, utc=True, errors="coerce")})
     for metric in ("count", "amount", "fraud_rate", "latency_p95_ms"):
         values = list(series.values.get(metric, []))
         values += [0.0] * (len(frame) - len(values))  # a short metric list must not break the page
         frame[metric] = pd.to_numeric(pd.Series(values[: len(frame)], dtype="float64"), errors="coerce")
-    frame["spike"] = view.fraud_spikes(frame["count"].tolist(), frame["fraud_rate"].tolist())
+    partial_from = pd.to_datetime(as_of or None, utc=True, errors="coerce")
+    frame["partial"] = frame["minute"] >= partial_from if not pd.isna(partial_from) else False
+    complete = ~frame["partial"]
+    frame["spike"] = False
+    frame.loc[complete, "spike"] = view.fraud_spikes(frame.loc[complete, "count"].tolist(),
+                                                     frame.loc[complete, "fraud_rate"].tolist())
     frame = frame.dropna(subset=["minute"]).sort_values("minute")
     if frame.empty:
         return frame
@@ -31,24 +37,24 @@ def series_frame(series: Series, last_minutes: int) -> pd.DataFrame:
     return frame
 
 
-def _line(frame: pd.DataFrame, field: str, title: str, fmt: str) -> alt.Chart:
-    return (
-        alt.Chart(frame)
-        .mark_line(color=LINE_COLOR, interpolate="monotone")
-        .encode(
-            x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")),
-            y=alt.Y(f"{field}:Q", title=title),
-            tooltip=[alt.Tooltip("minute:T", format="%Y-%m-%d %H:%M"), alt.Tooltip(f"{field}:Q", format=fmt)],
-        )
-        .properties(height=220)
+def _line(frame: pd.DataFrame, field: str, title: str, fmt: str) -> alt.LayerChart | alt.FacetChart:
+    """The complete minutes as a line (straight segments: nothing invented between minutes), and the
+    partial minute, which is still filling, as a hollow point apart from it."""
+    tooltip = [alt.Tooltip("minute:T", format="%Y-%m-%d %H:%M"), alt.Tooltip(f"{field}:Q", format=fmt)]
+    base = alt.Chart(frame).encode(
+        x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")), y=alt.Y(f"{field}:Q", title=title)
     )
+    line = base.transform_filter("!datum.partial").mark_line(color=LINE_COLOR).encode(tooltip=tooltip)
+    partial = base.transform_filter("datum.partial").mark_point(color=LINE_COLOR, filled=False, size=60).encode(
+        tooltip=[*tooltip, alt.Tooltip("partial:N", title="minute still counting")])
+    return alt.layer(line, partial).properties(height=220)
 
 
-def tpm_chart(frame: pd.DataFrame) -> alt.Chart:
+def tpm_chart(frame: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     return _line(frame, "count", "transactions / min", ",.0f")
 
 
-def latency_chart(frame: pd.DataFrame) -> alt.Chart:
+def latency_chart(frame: pd.DataFrame) -> alt.LayerChart | alt.FacetChart:
     return _line(frame, "latency_p95_ms", "p95 latency (ms)", ",.1f")
 
 

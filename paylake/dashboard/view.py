@@ -1,11 +1,12 @@
 """Pure dashboard logic: previous-window comparison, fraud-spike detection, staleness and formatting.
 
-Previous window: for a headline window W = [start, end) the previous window is [start - |W|, start).
-It is summed from the per-minute series, which covers only the last 24 h before ``as_of``; so 1m, 15m
-and 1h have a previous window, while 24h (its previous day is outside the series) and "all" (nothing
-precedes all time) show no delta. Both sides of a delta are computed from the series by the same method:
-count, amount and fraud rate are exact sums; p95 latency cannot be merged exactly from per-minute p95s,
-so it is approximated on both sides by the count-weighted mean of the minute p95s.
+Previous window: a headline window ends at the watermark and includes the minute still being counted, so
+its delta compares whole minutes instead: the window's length of complete minutes before ``as_of`` against
+the same length before that. Both sides are summed from the per-minute series, which covers only the last
+24 h; so 1m, 15m and 1h have a previous window, while 24h (its previous day is outside the series) and
+"all" (nothing precedes all time) show no delta. Both sides of a delta are computed from the series by the
+same method: count, amount and fraud rate are exact sums; p95 latency cannot be merged exactly from
+per-minute p95s, so it is approximated on both sides by the count-weighted mean of the minute p95s.
 """
 
 from __future__ import annotations
@@ -70,18 +71,17 @@ def span_figures(series: Series, start: datetime, end: datetime) -> Figures:
 
 
 def compare(snapshot: Snapshot, window: str) -> Comparison | None:
-    """The window and its previous window from the series, or None when the series cannot cover both."""
-    headline = snapshot.headlines.get(window)
-    if headline is None or names.WINDOWS.get(window) is None:
+    """The window's length of complete minutes ending at ``as_of`` (the partial minute is still filling)
+    and the same length before it, from the series; None when the series cannot cover both."""
+    seconds = names.WINDOWS.get(window)
+    as_of = parse_time(snapshot.as_of)
+    if window not in snapshot.headlines or seconds is None or as_of is None:
         return None
-    start, end = parse_time(headline.start), parse_time(headline.end)
-    as_of = parse_time(snapshot.as_of) or end
-    if start is None or end is None or as_of is None:
-        return None
-    previous_start = start - (end - start)
+    start = as_of - timedelta(seconds=seconds)
+    previous_start = start - timedelta(seconds=seconds)
     if previous_start < as_of - SERIES_SPAN:
         return None
-    return Comparison(span_figures(snapshot.series, start, end), span_figures(snapshot.series, previous_start, start))
+    return Comparison(span_figures(snapshot.series, start, as_of), span_figures(snapshot.series, previous_start, start))
 
 
 def fraud_spikes(counts: list[float], rates: list[float], min_count: float = 10, k: float = 3.0) -> list[bool]:

@@ -8,12 +8,16 @@ version 2 also hold ``hist`` (20 buckets per decade): never read, never written 
 Each merge is one ``$inc`` + ``$push runs`` update per bucket (atomic per document), skipped when the
 bucket already lists the run id. A run that crashes half-way is re-run with the same id and range (see
 state.py), so every bucket gets each run's delta exactly once. Archiving never touches these documents.
+
+Recent events are also counted per SLOT_S-second slot (names.KPI_SLOTS, ``_id`` = the slot's start as
+``YYYY-MM-DDTHH:MM:SSZ``, same fields and merge): the last-60-seconds window. Only the last few minutes of
+slots are needed; older ones are pruned by each refresh.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
@@ -29,8 +33,12 @@ SUMS = ("count", "amount", "approved_count", "approved_amount", "fraud_count", "
         "flagged_fraud_count", "latency_sum")
 
 
-def bucket_id(minute: datetime) -> str:
-    return minute.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+ID_FORMATS = {names.KPI_MINUTES: "%Y-%m-%dT%H:%MZ", names.KPI_SLOTS: "%Y-%m-%dT%H:%M:%SZ"}
+SLOTS_KEPT = timedelta(minutes=10)  # slots older than this before the watermark are pruned
+
+
+def bucket_id(minute: datetime, collection: str = names.KPI_MINUTES) -> str:
+    return minute.astimezone(UTC).strftime(ID_FORMATS[collection])
 
 
 def field_key(name: str) -> str:
@@ -38,12 +46,15 @@ def field_key(name: str) -> str:
     return name.replace(".", "_").replace("$", "_") or "_"
 
 
-def fold(cells: Iterable[Any]) -> list[Bucket]:
-    """Buckets (oldest first) from rows of transforms.minute_cells (pyspark Rows or dicts)."""
-    by_minute: dict[int, Bucket] = {}
+def fold(cells: Iterable[Any], key: str = "minute_s") -> list[Bucket]:
+    """Buckets (oldest first) from rows of transforms.minute_cells (pyspark Rows or dicts): per minute, or
+    with ``key="slot_s"`` per recent slot (cells without a slot left out)."""
+    by_start: dict[int, Bucket] = {}
     for cell in cells:
-        minute_s = int(cell["minute_s"])
-        b = by_minute.setdefault(minute_s, Bucket(minute=datetime.fromtimestamp(minute_s, UTC)))
+        if cell[key] is None:
+            continue
+        start_s = int(cell[key])
+        b = by_start.setdefault(start_s, Bucket(minute=datetime.fromtimestamp(start_s, UTC)))
         b.add(
             Bucket(
                 minute=b.minute,
@@ -53,7 +64,7 @@ def fold(cells: Iterable[Any]) -> list[Bucket]:
                 rules={rule: int(cell[f"rule_{rule}"]) for rule in RULES},
             )
         )
-    return [by_minute[k] for k in sorted(by_minute)]
+    return [by_start[k] for k in sorted(by_start)]
 
 
 def increments(delta: Bucket) -> dict[str, Any]:
@@ -70,16 +81,18 @@ def merge(
     deltas: Sequence[Bucket],
     between_chunks: Callable[[], None] | None = None,
     chunk: int = BULK_CHUNK,
+    collection: str = names.KPI_MINUTES,
 ) -> int:
-    """Add each delta to its bucket unless ``run_id`` was already applied there; return how many were applied.
+    """Add each delta to its bucket (of ``collection``: minutes, or slots) unless ``run_id`` was already
+    applied there; return how many were applied.
 
     One run at a time (the DAG has max_active_runs=1), so reading the applied run ids first is safe; the
     check-then-update is per bucket and the update itself is atomic.
     """
-    coll = db[names.KPI_MINUTES]
+    coll = db[collection]
     if not deltas:
         return 0
-    ids = [bucket_id(d.minute) for d in deltas]
+    ids = [bucket_id(d.minute, collection) for d in deltas]
     # The minute bound lets the index serve the lookup ($in alone scans every bucket ever kept on FerretDB).
     since = min(d.minute for d in deltas)
     query = {"minute": {"$gte": since}, "_id": {"$in": ids}, "runs": run_id}
@@ -109,6 +122,17 @@ def load_minutes(db: Database[Any], minutes: Sequence[datetime]) -> list[Bucket]
     query = {"minute": {"$gte": min(minutes)}, "_id": {"$in": [bucket_id(m) for m in minutes]}}
     skip = dict.fromkeys(("runs", *histogram.LEGACY_FIELDS), 0)
     return [to_bucket(doc) for doc in db[names.KPI_MINUTES].find(query, skip).sort("minute", ASCENDING)]
+
+
+def load_slots(db: Database[Any], since: datetime) -> list[Bucket]:
+    """The stored slots from ``since`` on, oldest first."""
+    skip = dict.fromkeys(("runs",), 0)
+    return [to_bucket(doc) for doc in db[names.KPI_SLOTS].find({"minute": {"$gte": since}}, skip).sort("minute", 1)]
+
+
+def prune_slots(db: Database[Any], watermark: datetime) -> None:
+    """Drop the slots older than SLOTS_KEPT before ``watermark`` (no window reads them any more)."""
+    db[names.KPI_SLOTS].delete_many({"minute": {"$lt": watermark - SLOTS_KEPT}})
 
 
 def utc(moment: datetime) -> datetime:

@@ -1,7 +1,10 @@
 """Pure math from minute buckets to the Redis Snapshot (definitions of every KPI are in the README).
 
-Windows are event-time minutes ending at ``as_of`` = the start of the watermark's minute (the last
-complete minute ends there); "all" covers every bucket, whatever its minute.
+Windows end at the watermark and include the current, partial minute (the one starting at ``as_of``, the
+watermark's minute): ``1m`` is the last 60 seconds, to a SLOT_S-second slot (the recent slots of
+buckets.SLOTS_COLLECTION); ``15m``, ``1h`` and ``24h`` are the partial minute and the complete minutes
+before it, as many as make the length (14, 59, 1,439); "all" covers every bucket, whatever its minute.
+The series has one entry per minute for the last 24 h, its last one the partial minute.
 Latency quantiles come from the buckets' histograms (histogram.py); a window whose histogram holds fewer
 transactions than its count (minutes counted before histogram version 2) gets its p95 from the rest, and
 build_snapshot logs a warning naming it.
@@ -22,6 +25,7 @@ from paylake.kpi.snapshot import SERIES_METRICS, Headline, Series, Snapshot, new
 
 log = logging.getLogger(__name__)
 SERIES_MINUTES = 24 * 60
+SLOT_S = 5  # the recent slots' length: the last-60-seconds window is exact to this
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -55,6 +59,11 @@ class Bucket:
 
 def floor_minute(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def floor_slot(moment: datetime) -> datetime:
+    epoch = int((moment - EPOCH).total_seconds())
+    return EPOCH + timedelta(seconds=epoch - epoch % SLOT_S)
 
 
 def iso(moment: datetime) -> str:
@@ -108,10 +117,12 @@ def headline(window: str, start: datetime | None, end: datetime, t: Bucket, minu
 
 
 def build_snapshot(
-    buckets: Sequence[Bucket], watermark: datetime, published_at: datetime, all_time: AllTime | None = None
+    buckets: Sequence[Bucket], watermark: datetime, published_at: datetime, all_time: AllTime | None = None,
+    slots: Sequence[Bucket] = (),
 ) -> Snapshot:
-    """The snapshot from the buckets of the last 24 h (or more) and the all-time sums (by default, the sum
-    of ``buckets``, which must then be every bucket)."""
+    """The snapshot from the buckets of the last 24 h (or more), the recent ``slots`` (SLOT_S-second buckets
+    of the last minute or more) and the all-time sums (by default, the sum of ``buckets``, which must then
+    be every bucket)."""
     as_of = floor_minute(watermark)
     everything = all_time or AllTime.of(buckets)
     headlines: dict[str, Headline] = {}
@@ -119,16 +130,16 @@ def build_snapshot(
     uncovered: dict[str, tuple[int, int]] = {}  # window: (transactions without a v2 histogram entry, count)
     for window, seconds in names.WINDOWS.items():
         if seconds is None:
-            t = everything.sums
+            t, start = everything.sums, None
             first = everything.first_minute or as_of
-            end = max(as_of, everything.end_minute or as_of)
-            start = None
+            # Up to the watermark, or past it to the end of a later minute (events stamped ahead of ingest).
+            end = max(watermark, everything.end_minute or watermark)
+            end = watermark if end <= as_of + timedelta(minutes=1) else end
             minutes = max((end - first).total_seconds() / 60, 1.0)
         else:
-            start = as_of - timedelta(seconds=seconds)
-            end = as_of
-            t = total((b for b in buckets if start <= b.minute < as_of), as_of)
-            minutes = seconds / 60
+            start, parts = window_start(watermark, seconds), (slots if seconds <= 60 else buckets)
+            t, end = total((b for b in parts if b.minute >= start), as_of), watermark
+            minutes = max((end - start).total_seconds(), 1.0) / 60
         headlines[window] = headline(window, start, end, t, minutes)
         revenue[window] = dict(t.revenue)
         if (covered := sum(t.hist.values())) < t.count:
@@ -151,10 +162,20 @@ def build_snapshot(
     )
 
 
+def window_start(watermark: datetime, seconds: int) -> datetime:
+    """Where a window of ``seconds`` ending at ``watermark`` starts: for a minute or less, the slot that
+    makes it that long with the watermark's own (partial) slot; else the minute that does with the
+    watermark's own (partial) minute."""
+    if seconds <= 60:
+        return floor_slot(watermark) - timedelta(seconds=seconds - SLOT_S)
+    return floor_minute(watermark) - timedelta(seconds=seconds - 60)
+
+
 def series(buckets: Sequence[Bucket], as_of: datetime) -> Series:
-    """The last 24 h, one entry per minute, zero-filled; rates are 0 for a minute without transactions."""
-    start = as_of - timedelta(minutes=SERIES_MINUTES)
-    by_minute = {b.minute: b for b in buckets if start <= b.minute < as_of}
+    """The last 24 h, one entry per minute, zero-filled, ending with the partial minute that starts at
+    ``as_of``; rates are 0 for a minute without transactions."""
+    start = as_of - timedelta(minutes=SERIES_MINUTES - 1)
+    by_minute = {b.minute: b for b in buckets if start <= b.minute <= as_of}
     minutes = [start + timedelta(minutes=i) for i in range(SERIES_MINUTES)]
     values: dict[str, list[float]] = {metric: [] for metric in SERIES_METRICS}
     for minute in minutes:

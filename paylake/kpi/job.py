@@ -31,6 +31,7 @@ from paylake import faults, indexes, names, schema
 from paylake.errors import ServiceError
 from paylake.jobs import KPI_REFRESH
 from paylake.kpi import alerts, buckets, publisher, rules, state, totals, transforms
+from paylake.kpi.headline import floor_slot
 from paylake.kpi.recent import LoopCache
 from paylake.lock import LockBusy, job_lock
 from paylake.mongo import BULK_CHUNK, find_by_ids, match_pipeline
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 # SQLite's 32,766) but then re-checks each returned document against the whole list, linearly: 10,000 of a
 # million customers took 1.5-2.0 s in chunks of 5,000, 0.9-1.35 s in chunks of 1,000 (README, KPI figures).
 CUSTOMER_CHUNK = 1_000
+# Events this far before a refresh's range end are also counted per slot: later windows of the last 60 s
+# (which end at a later watermark) then find every event they hold in the slots.
+SLOTTED = timedelta(minutes=2)
 
 
 class KpiBusyError(ServiceError):
@@ -214,7 +218,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     base, fresh = _hot_rows(spark, settings, cache, lower, upper, config.lookback_min)
     # The read stops at ``upper`` and the kept rows at ``lower``: new is simply after ``lower``.
     is_new = (F.col("ingest_time") > F.lit(lower)) if lower else F.lit(True)
-    rows = transforms.for_new_customers(base.withColumn("is_new", is_new))
+    rows = transforms.for_new_customers(base.withColumn("is_new", is_new), customer_ids)
 
     fetch_started = time.monotonic()
     referenced = customer_rows(db, customer_ids)
@@ -224,8 +228,8 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
              len(referenced), time.monotonic() - started, customers_seconds)
     merchants, categories = _dimensions(spark, settings, cache)
     flagged = rules.flag(transforms.enrich(rows, merchants, categories, customers), config).filter("is_new")
-    cells = transforms.minute_cells(flagged).collect()
-    deltas = buckets.fold(cells)
+    cells = transforms.minute_cells(flagged, int((floor_slot(upper) - SLOTTED).timestamp())).collect()
+    deltas, slot_deltas = buckets.fold(cells), buckets.fold(cells, "slot_s")
     alert_rows = [alert for cell in cells for alert in cell["alerts"]]
     log.info("kpi: computed %d buckets, %d alerts at %.1fs", len(deltas), len(alert_rows),
              time.monotonic() - started)
@@ -239,9 +243,11 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     chunk = 1 if faults.armed("merge_partial") else BULK_CHUNK
     cache.buckets.touched(d.minute for d in deltas)  # before the merge: a merge that fails half-way is re-read too
     applied = buckets.merge(db, run.run_id, deltas, lambda: faults.maybe_fail("merge_partial"), chunk)
+    buckets.merge(db, run.run_id, slot_deltas, collection=names.KPI_SLOTS)
     totals.add(db, run.run_id, deltas)
     faults.maybe_fail("merge")
     state.commit(db, run)
+    buckets.prune_slots(db, run.upper)
     cache.rows.advance(fresh, run.upper, config.lookback_min)
     log.info("kpi: merged at %.1fs", time.monotonic() - started)
     return done(run.run_id, run.upper, new_count=sum(d.count for d in deltas), buckets_applied=applied,

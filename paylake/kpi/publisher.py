@@ -1,4 +1,5 @@
-"""Publish the KPI snapshot to Redis from MongoDB: the last 24 h of minute buckets and the all-time totals."""
+"""Publish the KPI snapshot to Redis from MongoDB: the last 24 h of minute buckets, the last minute's
+5-second slots and the all-time totals."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pymongo.database import Database
 from paylake import clock, names
 from paylake.cache import connect, redacted
 from paylake.errors import ServiceError
-from paylake.kpi import alerts, snapshot, totals
-from paylake.kpi.headline import build_snapshot
+from paylake.kpi import alerts, buckets, snapshot, totals
+from paylake.kpi.headline import build_snapshot, window_start
 from paylake.kpi.recent import RecentBuckets
 from paylake.settings import Settings
 
@@ -33,7 +34,8 @@ def publish(
     totals document the all-time figures. A wiped recent-alerts list is refilled from the alerts collection.
     """
     recent = (cache or RecentBuckets()).buckets(db, watermark)
-    snap = build_snapshot(recent, watermark, clock.now(), totals.load(db))
+    slots = buckets.load_slots(db, window_start(watermark, 60))
+    snap = build_snapshot(recent, watermark, clock.now(), totals.load(db), slots)
     client = connect(settings.redis_url)
     try:
         if client.exists(names.ALERTS_RECENT):

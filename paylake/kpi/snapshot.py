@@ -5,7 +5,8 @@ Layout (see names.py and the README "Redis keys" table), for a snapshot version 
   paylake:kpi:snap:v:meta             hash: version, as_of, watermark, published_at, rule_* figures
   paylake:kpi:snap:v:headline:<w>     hash: the Headline fields for window w in names.WINDOWS
   paylake:kpi:snap:v:revenue:<w>      hash: category -> revenue in window w
-  paylake:kpi:snap:v:series           hash: minutes and one JSON list per metric (last 24 h, per minute)
+  paylake:kpi:snap:v:series           hash: minutes and one JSON list per metric (last 24 h, per minute,
+                                      the last one partial: it starts at as_of)
 A superseded version expires after OLD_VERSION_TTL_S, so a reader that fetched the pointer just before a
 swap still reads a whole snapshot.
 """
@@ -30,8 +31,8 @@ class Headline:
     """KPIs over one window of event-time minutes (definitions in the README)."""
 
     window: str
-    start: str  # ISO-8601 UTC, inclusive ("" for all time)
-    end: str  # ISO-8601 UTC, exclusive
+    start: str  # ISO-8601 UTC event time, inclusive ("" for all time)
+    end: str  # ISO-8601 UTC: the watermark (everything counted by then, the partial minute included)
     count: int
     amount: float
     approved_amount: float
@@ -48,7 +49,8 @@ class Headline:
 
 @dataclass(frozen=True)
 class Series:
-    """Per-minute series: ``minutes[i]`` (ISO-8601 UTC minute start) goes with ``values[metric][i]``."""
+    """Per-minute series: ``minutes[i]`` (ISO-8601 UTC minute start) goes with ``values[metric][i]``; the last
+    minute is the partial one (it starts at the snapshot's ``as_of``)."""
 
     minutes: list[str]
     values: dict[str, list[float]]
@@ -57,7 +59,7 @@ class Series:
 @dataclass(frozen=True)
 class Snapshot:
     version: str
-    as_of: str  # ISO-8601: end (exclusive) of the last minute the windows include
+    as_of: str  # ISO-8601: start of the watermark's (partial) minute, the series' last; complete minutes end here
     watermark: str  # ISO-8601: ingest-time watermark of the KPI job
     published_at: str
     headlines: dict[str, Headline]

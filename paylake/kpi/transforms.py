@@ -6,9 +6,11 @@ every function can be tested on a handful of rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from paylake.kpi import histogram
+from paylake.kpi.headline import SLOT_S
 from paylake.kpi.rules import RULES
 
 if TYPE_CHECKING:
@@ -68,15 +70,15 @@ def latency_bucket(latency: Column) -> Column:
     return F.when(latency < histogram.MIN_MS, F.lit(0)).otherwise(guess + below + above).cast("int")
 
 
-def for_new_customers(rows: DataFrame) -> DataFrame:
-    """The new rows (``is_new``) and the lookback rows of their customers (and of no customer): the rules'
-    windows are per customer and flags are decided for new rows only, so the other customers' lookback rows
-    change nothing, and dropping them keeps the window work proportional to the new rows."""
+def for_new_customers(rows: DataFrame, customer_ids: Sequence[str]) -> DataFrame:
+    """The new rows (``is_new``) and the lookback rows of their customers ``customer_ids`` (and of no
+    customer): the rules' windows are per customer and flags are decided for new rows only, so the other
+    customers' lookback rows change nothing, and dropping them keeps the window work proportional to the new
+    rows. The ids come from the driver's probe of the range (a hash-set filter: no join, no shuffle)."""
     from pyspark.sql import functions as F
 
-    theirs = rows.filter("is_new").select("customer_id").distinct().withColumn("_theirs", F.lit(True))
-    keep = F.col("is_new") | F.col("_theirs").isNotNull() | F.col("customer_id").isNull()
-    return rows.join(theirs, "customer_id", "left").filter(keep).drop("_theirs")
+    customer = F.col("customer_id")
+    return rows.filter(F.col("is_new") | customer.isin(list(customer_ids)) | customer.isNull())
 
 
 def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers: DataFrame) -> DataFrame:
@@ -127,15 +129,24 @@ def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers
     )
 
 
-def minute_cells(flagged: DataFrame) -> DataFrame:
-    """Additive sums per (event-time minute, category, latency bucket): one shuffle, few rows; and the
+def minute_cells(flagged: DataFrame, slots_since_s: int | None = None) -> DataFrame:
+    """Additive sums per (event-time minute, slot, category, latency bucket): one shuffle, few rows; and the
     cell's flagged rows as ``alerts`` (structs of ALERT_COLUMNS), so that one action returns all a refresh
     writes (each Spark action costs the server 0.1-0.5 s of CPU whatever its size).
 
-    Input: ``enrich`` + ``rules.flag`` output (new rows only). buckets.fold adds the cells of a minute into
-    its bucket: sums add up, ``n`` per latency bucket makes the histogram, revenue per category the map.
+    ``slot_s`` is the event time's SLOT_S-second slot (epoch seconds) for events at or after
+    ``slots_since_s`` (the recent ones, which the last-60-seconds window needs), null for the others (and
+    for all when None), so older events make no more cells than one per minute.
+
+    Input: ``enrich`` + ``rules.flag`` output (new rows only). buckets.fold adds the cells of a minute (or
+    slot) into its bucket: sums add up, ``n`` per latency bucket makes the histogram, revenue per category
+    the map.
     """
     from pyspark.sql import functions as F
+
+    seconds = F.unix_seconds("event_time")
+    recent = F.lit(False) if slots_since_s is None else seconds >= F.lit(slots_since_s)
+    slot = F.when(recent, (F.floor(seconds / SLOT_S) * SLOT_S).cast("long"))
 
     def total(condition: Column) -> Column:
         return F.sum(F.when(condition, 1).otherwise(0)).cast("long")
@@ -146,7 +157,7 @@ def minute_cells(flagged: DataFrame) -> DataFrame:
         F.unix_millis("event_time").alias("event_ms"),
         F.unix_millis("ingest_time").alias("ingest_ms"),
     )
-    return flagged.groupBy("minute_s", "category", "latency_bucket").agg(
+    return flagged.withColumn("slot_s", slot).groupBy("minute_s", "slot_s", "category", "latency_bucket").agg(
         F.count(F.lit(1)).alias("count"),
         F.sum("amount").alias("amount"),
         total(F.col("approved")).alias("approved_count"),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from factories import make_records
 from kpi_truth import check_snapshot, insert, seed_dimensions
 
 from paylake.kpi import buckets, snapshot
 from paylake.kpi.headline import SERIES_MINUTES, floor_minute
 from paylake.kpi.job import run_refresh
-from paylake.kpi.recent import LoopCache, RecentBuckets
+from paylake.kpi.recent import LoopCache, RecentBuckets, RecentRows
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -57,10 +58,16 @@ def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: i
     check_snapshot(mongo_db, snap)
 
 
-def test_a_loop_flags_exactly_what_single_refreshes_flag(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("compact_every", [RecentRows.COMPACT_EVERY, 1])
+def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-untyped-def]
+    spark, settings, mongo_db, monkeypatch, compact_every: int
+) -> None:
     """The kept lookback rows give the rules the same context as reading the lookback from MongoDB: the same
-    alerts, with velocity and travel firing across refresh boundaries."""
+    alerts, with velocity and travel firing across refresh boundaries; also when the kept checkpoints are
+    compacted (and the replaced ones released) at every refresh."""
     import pymongo
+
+    monkeypatch.setattr(RecentRows, "COMPACT_EVERY", compact_every)
 
     from paylake import names
 
@@ -83,6 +90,7 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(spark, settings, mongo_
                 insert(db, rows)
                 run_refresh(spark, settings if db is mongo_db else plain, **kwargs)
         assert loop.rows.frame is not None, "the loop kept its lookback rows"
+        assert len(loop.rows.parts) == (1 if compact_every == 1 else len(steps))
 
         def alerts(db) -> set[tuple[str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
             return {(a["_id"], tuple(a["rules"])) for a in db[names.ALERTS].find()}

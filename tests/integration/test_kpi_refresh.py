@@ -24,6 +24,8 @@ def test_refresh_twice_with_late_events_equals_ground_truth(spark, settings, mon
     snap = snapshot.read(redis_client)
     assert snap is not None and snap.headlines["all"].count == 600
     check_snapshot(mongo_db, snap)
+    # One record a second up to the watermark: the last 60 s hold the last 60 (the partial minute's too).
+    assert snap.headlines["1m"].count == 60 and snap.headlines["1m"].end == snap.watermark
 
     # More data, and late events: event time two hours back, ingested now.
     insert(mongo_db, make_records(300, T0 + timedelta(minutes=10), prefix="b"))

@@ -149,3 +149,18 @@ def test_sample_snapshot_charts_cover_the_chosen_span() -> None:
     assert len(frame) == 60
     assert frame["spike"].sum() == 1  # the sample plants a spike 37 minutes before as_of
     assert view.compare(snapshot, "1h") is not None
+
+
+def test_the_partial_minute_is_marked_never_a_spike_and_drawn_apart_from_the_line() -> None:
+    snapshot = build_snapshot(AS_OF)
+    minutes, values = snapshot.series.minutes, snapshot.series.values
+    # The snapshot's as_of minute is still filling: a tiny count with a high fraud rate, as a partial one looks.
+    partial = Series(minutes=[*minutes[1:], snapshot.as_of],
+                     values={k: [*v[1:], 3.0 if k == "count" else 0.9] for k, v in values.items()})
+    frame = charts.series_frame(partial, 60, snapshot.as_of)
+    assert frame["partial"].tolist() == [False] * 59 + [True]
+    assert not frame["spike"].iloc[-1]
+    spec = charts.tpm_chart(frame).to_dict()
+    filters = [layer["transform"][0]["filter"] for layer in spec["layer"]]
+    assert filters == ["!datum.partial", "datum.partial"]
+    assert charts.fraud_chart(frame).to_dict()["layer"]  # the nested layers make a valid spec

@@ -18,27 +18,39 @@ def _bucket(minute: datetime, count: int, **kw: object) -> Bucket:
                   revenue={"grocery": 0.1 * count}, **kw)  # type: ignore[arg-type]
 
 
-def test_windows_end_at_the_watermark_minute_and_all_time_takes_everything() -> None:
+def test_windows_end_at_the_watermark_with_its_partial_minute_and_the_last_60_s_from_slots() -> None:
+    watermark = AS_OF + timedelta(seconds=32)  # its slot starts at :30, its minute at AS_OF
     buckets = [
-        _bucket(AS_OF - timedelta(minutes=1), 6, fraud_count=3),  # in every window
-        _bucket(AS_OF - timedelta(minutes=10), 4),  # 15m and longer
+        _bucket(AS_OF, 2),  # the watermark's own, still open minute: every window but 1m (slots)
+        _bucket(AS_OF - timedelta(minutes=1), 6, fraud_count=3),  # 15m and longer
+        _bucket(AS_OF - timedelta(minutes=14), 4),  # 15m's first minute
+        _bucket(AS_OF - timedelta(minutes=15), 100),  # 1h and longer
         _bucket(AS_OF - timedelta(hours=2), 5),  # 24h and all
         _bucket(AS_OF - timedelta(days=3), 7),  # all only
-        _bucket(AS_OF, 2),  # the watermark's own, still open minute: all only
     ]
-    snap = build_snapshot(buckets, AS_OF + timedelta(seconds=30), AS_OF + timedelta(seconds=31))
+    slots = [
+        _bucket(AS_OF - timedelta(seconds=25), 3, fraud_count=3),  # 55 s before the watermark's slot: in 1m
+        _bucket(AS_OF - timedelta(seconds=30), 50),  # 60 s before: out
+        _bucket(AS_OF + timedelta(seconds=30), 1),  # the watermark's own slot
+    ]
+    snap = build_snapshot(buckets, watermark, watermark, slots=slots)
     counts = {w: h.count for w, h in snap.headlines.items()}
-    assert counts == {"1m": 6, "15m": 10, "1h": 10, "24h": 15, "all": 24}
+    assert counts == {"1m": 4, "15m": 12, "1h": 112, "24h": 117, "all": 124}
     one = snap.headlines["1m"]
-    assert one.fraud_rate == 0.5 and one.avg_ticket == 10.0 and one.tpm == 6.0 and one.latency_mean_ms == 100.0
+    assert one.start == (AS_OF - timedelta(seconds=25)).isoformat() and one.end == watermark.isoformat()
+    assert one.fraud_rate == 0.75 and one.avg_ticket == 10.0 and one.latency_mean_ms == 100.0
+    assert one.tpm == pytest.approx(4 / (57 / 60))  # per minute of the 57 s the window spans
     assert one.latency_p95_ms == pytest.approx(100, rel=0.01)
-    assert snap.headlines["15m"].tpm == pytest.approx(10 / 15)
-    assert snap.revenue_by_category["24h"] == {"grocery": pytest.approx(1.5)}
-    assert snap.as_of == AS_OF.isoformat() and snap.headlines["1m"].start == (AS_OF - timedelta(minutes=1)).isoformat()
-    assert snap.headlines["all"].start == "" and snap.headlines["all"].end == (AS_OF + timedelta(minutes=1)).isoformat()
-    # Series: 1440 minutes ending just before as_of, zero-filled.
-    assert len(snap.series.minutes) == 1440 and snap.series.minutes[-1] == (AS_OF - timedelta(minutes=1)).isoformat()
-    assert sum(snap.series.values["count"]) == 15 and snap.series.values["fraud_rate"][-1] == 0.5
+    fifteen = snap.headlines["15m"]
+    assert fifteen.start == (AS_OF - timedelta(minutes=14)).isoformat() and fifteen.end == watermark.isoformat()
+    assert fifteen.tpm == pytest.approx(12 / (14 + 32 / 60))
+    assert snap.revenue_by_category["24h"] == {"grocery": pytest.approx(11.7)}
+    assert snap.as_of == AS_OF.isoformat() and snap.watermark == watermark.isoformat()
+    assert snap.headlines["all"].start == "" and snap.headlines["all"].end == watermark.isoformat()
+    # Series: 1440 minutes, zero-filled, the last one the partial minute that starts at as_of.
+    assert len(snap.series.minutes) == 1440 and snap.series.minutes[-1] == AS_OF.isoformat()
+    assert snap.series.values["count"][-2:] == [6.0, 2.0] and snap.series.values["fraud_rate"][-2] == 0.5
+    assert sum(snap.series.values["count"]) == 117
 
 
 def test_rule_precision_and_recall() -> None:
