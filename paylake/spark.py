@@ -44,6 +44,9 @@ def session_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+RETAINED = {"spark.sql.ui.retainedExecutions": "50", "spark.ui.retainedJobs": "100", "spark.ui.retainedStages": "100"}
+
+
 def server_conf(settings: Settings) -> dict[str, str]:
     """Everything a Spark driver for paylake needs: the connector jars, HDFS, UTC (the Spark Connect server
     starts with it; so do sessions of their own and spark-submit, as --conf)."""
@@ -56,6 +59,9 @@ def server_conf(settings: Settings) -> dict[str, str]:
         "spark.jars": ",".join(str(j) for j in jars),
         **session_conf(settings),
         "spark.ui.showConsoleProgress": "false",
+        # A long-lived server runs a query every few seconds: the status store (kept with the UI off too)
+        # would hold 1,000 executions with their plans, old garbage for the collector to trace.
+        **RETAINED,
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
     }

@@ -27,6 +27,7 @@ from paylake import names
 from paylake.kpi import histogram
 from paylake.kpi.headline import Bucket
 from paylake.kpi.rules import RULES
+from paylake.kpi.transforms import UNRESOLVED
 from paylake.mongo import BULK_CHUNK, bulk_write_chunked
 
 SUMS = ("count", "amount", "approved_count", "approved_amount", "fraud_count", "flagged_count",
@@ -59,12 +60,20 @@ def fold(cells: Iterable[Any], key: str = "minute_s") -> list[Bucket]:
             Bucket(
                 minute=b.minute,
                 **{name: cell[name] for name in SUMS},
-                hist={int(cell["latency_bucket"]): int(cell["count"])},
+                hist=_hist(cell),
                 revenue={field_key(str(cell["category"])): float(cell["revenue"])},
                 rules={rule: int(cell[f"rule_{rule}"]) for rule in RULES},
             )
         )
     return [by_start[k] for k in sorted(by_start)]
+
+
+def _hist(cell: Any) -> dict[int, int]:
+    """A cell's latency histogram: its bucket holds its count, unless the bucket was left to Python (the
+    cell's latencies sit at bucket edges: transforms.latency_bucket)."""
+    if cell["latency_bucket"] == UNRESOLVED:
+        return histogram.of(float(x) for x in cell["edge_latencies"])
+    return {} if cell["latency_bucket"] is None else {int(cell["latency_bucket"]): int(cell["count"])}
 
 
 def increments(delta: Bucket) -> dict[str, Any]:

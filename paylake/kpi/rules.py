@@ -74,20 +74,16 @@ def flag(rows: DataFrame, config: RuleConfig = DEFAULT_RULES) -> DataFrame:
     expected = F.col("expected_amount")
     local_hour = F.pmod(F.hour("event_time") + F.round(F.col("longitude") / 15).cast("int"), F.lit(24))
 
-    out = (
-        rows.withColumn("rule_velocity", F.count(F.lit(1)).over(in_window) > config.velocity_max_tx)
-        .withColumn("rule_amount", (expected > 0) & (F.col("amount") > expected * config.amount_factor))
-        .withColumn("_km", distance_km)
-        .withColumn("rule_travel", (km > config.travel_min_km) & (km / hours > config.travel_max_kmh))
-        .withColumn(
-            "rule_odd_hour",
-            (local_hour >= config.odd_hour_start)
-            & (local_hour < config.odd_hour_end)
-            & (F.col("amount") > expected * config.odd_hour_amount_factor),
-        )
-        .drop("_km")
-    )
-    for rule in RULES:  # a null input (missing dimension) never fires a rule
-        out = out.withColumn(f"rule_{rule}", F.coalesce(F.col(f"rule_{rule}"), F.lit(False)))
+    rule = {
+        "velocity": F.count(F.lit(1)).over(in_window) > config.velocity_max_tx,
+        "amount": (expected > 0) & (F.col("amount") > expected * config.amount_factor),
+        "travel": (km > config.travel_min_km) & (km / hours > config.travel_max_kmh),
+        "odd_hour": (local_hour >= config.odd_hour_start) & (local_hour < config.odd_hour_end)
+        & (F.col("amount") > expected * config.odd_hour_amount_factor),
+    }
+    # A null input (missing dimension) never fires a rule. One withColumns per step: on Spark Connect each
+    # nested relation is converted and analysed on its own.
+    out = rows.withColumn("_km", distance_km)
+    out = out.withColumns({f"rule_{name}": F.coalesce(rule[name], F.lit(False)) for name in RULES}).drop("_km")
     fired = F.array_compact(F.array(*[F.when(F.col(f"rule_{r}"), F.lit(r)) for r in RULES]))
-    return out.withColumn("rules", fired).withColumn("flagged", F.size("rules") > 0)
+    return out.withColumns({"rules": fired, "flagged": F.size(fired) > 0})
