@@ -16,7 +16,8 @@ LINE_COLOR = "#1f77b4"
 
 def series_frame(series: Series, last_minutes: int, as_of: str = "") -> pd.DataFrame:
     """The last ``last_minutes`` minutes of the series, one row per minute, with a spike flag and a
-    ``partial`` flag for the minute still being counted (from ``as_of``, the snapshot's; never a spike)."""
+    ``partial`` flag for the minute still being counted (from ``as_of``, the snapshot's; never a spike);
+    metrics are NaN (drawn as nothing) before the first minute with transactions."""
     frame = pd.DataFrame({"minute": pd.to_datetime(series.minutes, utc=True, errors="coerce")})
     for metric in ("count", "amount", "fraud_rate", "latency_p95_ms"):
         values = list(series.values.get(metric, []))
@@ -31,6 +32,10 @@ def series_frame(series: Series, last_minutes: int, as_of: str = "") -> pd.DataF
     frame = frame.dropna(subset=["minute"]).sort_values("minute")
     if frame.empty:
         return frame
+    # The series is zero-filled over 24 h; minutes before the first transaction are no data, not zero.
+    traffic = frame.loc[frame["count"] > 0, "minute"]
+    before = frame["minute"] < (traffic.min() if not traffic.empty else frame["minute"].max() + pd.Timedelta(1))
+    frame.loc[before, ["count", "amount", "fraud_rate", "latency_p95_ms"]] = float("nan")
     cutoff = frame["minute"].max() - pd.Timedelta(minutes=last_minutes - 1)
     frame = frame[frame["minute"] >= cutoff].copy()
     frame["fraud_pct"] = frame["fraud_rate"] * 100

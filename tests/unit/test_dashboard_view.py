@@ -164,3 +164,14 @@ def test_the_partial_minute_is_marked_never_a_spike_and_drawn_apart_from_the_lin
     filters = [layer["transform"][0]["filter"] for layer in spec["layer"]]
     assert filters == ["!datum.partial", "datum.partial"]
     assert charts.fraud_chart(frame).to_dict()["layer"]  # the nested layers make a valid spec
+
+
+def test_minutes_before_the_first_transaction_are_no_data_not_zero() -> None:
+    snapshot = build_snapshot(AS_OF)
+    values = {k: [0.0] * 1400 + v[1400:] for k, v in snapshot.series.values.items()}  # traffic for 40 minutes
+    frame = charts.series_frame(Series(minutes=snapshot.series.minutes, values=values), 60)
+    first = snapshot.series.minutes[1400]
+    assert frame.loc[frame["minute"] < first, "count"].isna().sum() == 20
+    assert frame.loc[frame["minute"] >= first, "count"].notna().all()
+    quiet = Series(minutes=snapshot.series.minutes, values={k: [0.0] * len(v) for k, v in values.items()})
+    assert charts.series_frame(quiet, 60)["count"].isna().all()
