@@ -31,7 +31,8 @@ from paylake.generator.dimensions import build_dimensions, customer_id
 from paylake.jobs import KPI_REFRESH
 from paylake.jobs.submit import submit
 from paylake.kpi import snapshot, state, transforms
-from paylake.kpi.job import CUSTOMER_CHUNK, customer_rows, hot_pipeline, run_refresh
+from paylake.kpi.job import run_refresh
+from paylake.kpi.reads import CUSTOMER_CHUNK, customer_rows, hot_pipeline
 from paylake.mongo import match_pipeline
 from paylake.settings import Settings, load_settings
 from paylake.spark import build_session, read_mongo

@@ -22,7 +22,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import indexes, names
-from paylake.kpi.job import hot_pipeline
+from paylake.kpi.reads import hot_pipeline
 from paylake.settings import load_settings
 from paylake.stack.process import free_port
 from paylake.stack.servers import mongo_service

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from paylake.kpi.commands import parse_until
-from paylake.kpi.job import hot_pipeline
+from paylake.kpi.reads import hot_pipeline
 
 
 def test_hot_pipeline_is_one_ingest_time_match_in_extended_json() -> None:
