@@ -112,15 +112,16 @@ def alerts_frame(alerts: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def archive_frame(batches: list[dict[str, Any]]) -> pd.DataFrame:
+    """The last archive batches, compact enough for half the page (full timestamps cut off its last column
+    at 1400 px): the events' span in UTC, the batch's size, its state, when it completed, and its id."""
     rows = [
         {
-            "batch": b.get("batch_id", ""),
-            "from": view.fmt_time(str(b.get("range_start", ""))),
-            "to": view.fmt_time(str(b.get("range_end", ""))),
+            "events (UTC)": view.fmt_span(str(b.get("range_start", "")), str(b.get("range_end", ""))),
             "rows": b.get("rows"),
             "MB": round(float(b.get("bytes") or 0) / 1e6, 2),
             "state": b.get("state", ""),
-            "completed": view.fmt_time(str(b.get("completed_at") or "")),
+            "done": view.fmt_clock(str(b.get("completed_at") or "")),
+            "batch": b.get("batch_id", ""),
         }
         for b in batches
     ]

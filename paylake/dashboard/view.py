@@ -147,6 +147,21 @@ def fmt_time(text: str) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def fmt_clock(text: str) -> str:
+    """An ISO timestamp as its UTC time of day, "12:03:05" (raw text back when it does not parse)."""
+    at = parse_time(text)
+    return (text or "—") if at is None else at.astimezone(UTC).strftime("%H:%M:%S")
+
+
+def fmt_span(start: str, end: str) -> str:
+    """Two ISO timestamps as "12-01 10:00–10:10" (the end's date too when it differs from the start's)."""
+    a, b = parse_time(start), parse_time(end)
+    if a is None or b is None:
+        return f"{start or '—'} – {end or '—'}"
+    a, b = a.astimezone(UTC), b.astimezone(UTC)
+    return f"{a:%m-%d %H:%M}–{b:%H:%M}" if a.date() == b.date() else f"{a:%m-%d %H:%M}–{b:%m-%d %H:%M}"
+
+
 def fmt_age(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"

@@ -175,3 +175,14 @@ def test_minutes_before_the_first_transaction_are_no_data_not_zero() -> None:
     assert frame.loc[frame["minute"] >= first, "count"].notna().all()
     quiet = Series(minutes=snapshot.series.minutes, values={k: [0.0] * len(v) for k, v in values.items()})
     assert charts.series_frame(quiet, 60)["count"].isna().all()
+
+
+def test_archive_batches_show_compact_spans_and_times() -> None:
+    batch = {"batch_id": "20261201T1000-20261201T1010", "range_start": "2026-12-01T10:00:00+00:00",
+             "range_end": "2026-12-01T10:10:00+00:00", "rows": 1200, "bytes": 2_345_678, "state": "complete",
+             "completed_at": "2026-12-01T10:31:07.5+00:00"}
+    over_midnight = batch | {"range_start": "2026-11-30T23:00:00+00:00", "range_end": "2026-12-01T00:00:00+00:00"}
+    frame = charts.archive_frame([batch, over_midnight, {}])
+    assert list(frame.columns) == ["events (UTC)", "rows", "MB", "state", "done", "batch"]
+    assert frame["events (UTC)"].tolist() == ["12-01 10:00–10:10", "11-30 23:00–12-01 00:00", "— – —"]
+    assert frame["done"].tolist()[:2] == ["10:31:07", "10:31:07"] and frame["MB"][0] == 2.35
