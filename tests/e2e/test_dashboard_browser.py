@@ -29,6 +29,7 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from paylake import names
 from paylake.archive import manifest, size
+from paylake.dashboard import view
 from paylake.dashboard.commands import streamlit_argv, streamlit_env
 from paylake.kpi import snapshot
 from paylake.kpi.job import run_refresh
@@ -190,7 +191,10 @@ def test_dashboard_shows_the_numbers_in_redis(  # type: ignore[no-untyped-def]
                                                                                timeout=WAIT_MS)
             expect(alerts.locator('td[aria-colindex="6"]').first).to_have_text(", ".join(newest["rules"]))
             batch = json.loads(redis_client.lindex(names.ARCHIVE_RECENT, 0) or "{}")
-            expect(_grid(page, "batch").locator('td[aria-colindex="1"]').first).to_have_text(batch["batch_id"])
+            archive = _grid(page, "batch")  # compact columns, the batch id last: all fit half the page at 1400 px
+            expect(archive.locator('td[aria-colindex="1"]').first).to_have_text(
+                view.fmt_span(batch["range_start"], batch["range_end"]))
+            expect(archive.locator('td[aria-colindex="6"]').first).to_have_text(batch["batch_id"])
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
             # A Redis comes up on the dead port: the failing page recovers by itself to "no snapshot yet",
