@@ -34,8 +34,8 @@ def series_frame(series: Series, last_minutes: int, as_of: str = "") -> pd.DataF
         return frame
     # The series is zero-filled over 24 h; minutes before the first transaction are no data, not zero.
     traffic = frame.loc[frame["count"] > 0, "minute"]
-    before = frame["minute"] < (traffic.min() if not traffic.empty else frame["minute"].max() + pd.Timedelta(1))
-    frame.loc[before, ["count", "amount", "fraud_rate", "latency_p95_ms"]] = float("nan")
+    no_data = frame["minute"] < traffic.min() if not traffic.empty else pd.Series(True, index=frame.index)
+    frame.loc[no_data, ["count", "amount", "fraud_rate", "latency_p95_ms"]] = float("nan")
     cutoff = frame["minute"].max() - pd.Timedelta(minutes=last_minutes - 1)
     frame = frame[frame["minute"] >= cutoff].copy()
     frame["fraud_pct"] = frame["fraud_rate"] * 100

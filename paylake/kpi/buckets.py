@@ -135,8 +135,8 @@ def load_minutes(db: Database[Any], minutes: Sequence[datetime]) -> list[Bucket]
 
 def load_slots(db: Database[Any], since: datetime) -> list[Bucket]:
     """The stored slots from ``since`` on, oldest first."""
-    skip = dict.fromkeys(("runs",), 0)
-    return [to_bucket(doc) for doc in db[names.KPI_SLOTS].find({"minute": {"$gte": since}}, skip).sort("minute", 1)]
+    docs = db[names.KPI_SLOTS].find({"minute": {"$gte": since}}, {"runs": 0}).sort("minute", ASCENDING)
+    return [to_bucket(doc) for doc in docs]
 
 
 def prune_slots(db: Database[Any], watermark: datetime) -> None:

@@ -1,8 +1,8 @@
 """Pure math from minute buckets to the Redis Snapshot (definitions of every KPI are in the README).
 
 Windows end at the watermark and include the current, partial minute (the one starting at ``as_of``, the
-watermark's minute): ``1m`` is the last 60 seconds, to a SLOT_S-second slot (the recent slots of
-buckets.SLOTS_COLLECTION); ``15m``, ``1h`` and ``24h`` are the partial minute and the complete minutes
+watermark's minute): ``1m`` is the last 60 seconds, to a SLOT_S-second slot (the recent slots,
+names.KPI_SLOTS); ``15m``, ``1h`` and ``24h`` are the partial minute and the complete minutes
 before it, as many as make the length (14, 59, 1,439); "all" covers every bucket, whatever its minute.
 The series has one entry per minute for the last 24 h, its last one the partial minute.
 Latency quantiles come from the buckets' histograms (histogram.py); a window whose histogram holds fewer
@@ -26,6 +26,10 @@ from paylake.kpi.snapshot import SERIES_METRICS, Headline, Series, Snapshot, new
 log = logging.getLogger(__name__)
 SERIES_MINUTES = 24 * 60
 SLOT_S = 5  # the recent slots' length: the last-60-seconds window is exact to this
+SLOTTED_WINDOW_S = 60  # windows this short are summed from the slots, longer ones from the minute buckets
+# A refresh counts per slot the events at most this long before its range end: every later window of the
+# last 60 s (it ends at a later watermark) then finds all its events in the slots.
+SLOTTED = timedelta(minutes=2)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -132,12 +136,12 @@ def build_snapshot(
         if seconds is None:
             t, start = everything.sums, None
             first = everything.first_minute or as_of
-            # Up to the watermark, or past it to the end of a later minute (events stamped ahead of ingest).
-            end = max(watermark, everything.end_minute or watermark)
-            end = watermark if end <= as_of + timedelta(minutes=1) else end
+            # Up to the watermark, or to the end of a later minute (events stamped ahead of their ingest).
+            later = everything.end_minute is not None and everything.end_minute > as_of + timedelta(minutes=1)
+            end = everything.end_minute if later and everything.end_minute else watermark
             minutes = max((end - first).total_seconds() / 60, 1.0)
         else:
-            start, parts = window_start(watermark, seconds), (slots if seconds <= 60 else buckets)
+            start, parts = window_start(watermark, seconds), (slots if seconds <= SLOTTED_WINDOW_S else buckets)
             t, end = total((b for b in parts if b.minute >= start), as_of), watermark
             minutes = max((end - start).total_seconds(), 1.0) / 60
         headlines[window] = headline(window, start, end, t, minutes)
@@ -166,9 +170,19 @@ def window_start(watermark: datetime, seconds: int) -> datetime:
     """Where a window of ``seconds`` ending at ``watermark`` starts: for a minute or less, the slot that
     makes it that long with the watermark's own (partial) slot; else the minute that does with the
     watermark's own (partial) minute."""
-    if seconds <= 60:
+    if seconds <= SLOTTED_WINDOW_S:
         return floor_slot(watermark) - timedelta(seconds=seconds - SLOT_S)
     return floor_minute(watermark) - timedelta(seconds=seconds - 60)
+
+
+def slots_since(watermark: datetime) -> datetime:
+    """The oldest slot a snapshot at ``watermark`` reads."""
+    return window_start(watermark, SLOTTED_WINDOW_S)
+
+
+def slotted_from(upper: datetime) -> datetime:
+    """The oldest event time a refresh up to ``upper`` also counts per slot."""
+    return floor_slot(upper) - SLOTTED
 
 
 def series(buckets: Sequence[Bucket], as_of: datetime) -> Series:

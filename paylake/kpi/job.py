@@ -33,7 +33,7 @@ from paylake import faults, indexes, names
 from paylake.errors import ServiceError
 from paylake.jobs import KPI_REFRESH
 from paylake.kpi import alerts, buckets, publisher, reads, rules, state, totals, transforms
-from paylake.kpi.headline import Bucket, floor_slot
+from paylake.kpi.headline import Bucket, slotted_from
 from paylake.kpi.recent import LoopCache
 from paylake.lock import LockBusy, job_lock
 from paylake.mongo import BULK_CHUNK
@@ -43,9 +43,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-# Events this far before a refresh's range end are also counted per slot: later windows of the last 60 s
-# (which end at a later watermark) then find every event they hold in the slots.
-SLOTTED = timedelta(minutes=2)
 
 
 class KpiBusyError(ServiceError):
@@ -141,7 +138,7 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
     customers_seconds = round(time.monotonic() - fetch_started, 3)
     merchants, categories = reads.dimensions(spark, settings, cache)
     flagged = rules.flag(transforms.enrich(rows, merchants, categories, customers), config).filter("is_new")
-    cells = transforms.minute_cells(flagged, int((floor_slot(upper) - SLOTTED).timestamp())).collect()
+    cells = transforms.minute_cells(flagged, int(slotted_from(upper).timestamp())).collect()
     return _Computed(buckets.fold(cells), buckets.fold(cells, "slot_s"),
                      [alert for cell in cells for alert in cell["alerts"]], fresh, len(referenced), customers_seconds)
 

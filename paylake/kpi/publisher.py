@@ -14,7 +14,7 @@ from paylake import clock, names
 from paylake.cache import connect, redacted
 from paylake.errors import ServiceError
 from paylake.kpi import alerts, buckets, snapshot, totals
-from paylake.kpi.headline import build_snapshot, window_start
+from paylake.kpi.headline import build_snapshot, slots_since
 from paylake.kpi.recent import RecentBuckets
 from paylake.settings import Settings
 
@@ -34,7 +34,7 @@ def publish(
     totals document the all-time figures. A wiped recent-alerts list is refilled from the alerts collection.
     """
     recent = (cache or RecentBuckets()).buckets(db, watermark)
-    slots = buckets.load_slots(db, window_start(watermark, 60))
+    slots = buckets.load_slots(db, slots_since(watermark))
     snap = build_snapshot(recent, watermark, clock.now(), totals.load(db), slots)
     client = connect(settings.redis_url)
     try:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 UNKNOWN_CATEGORY = "unknown"
 UNRESOLVED = -1  # latency_bucket of a latency at a histogram edge: buckets.fold decides it from EDGES
+ISIN_MAX = 5_000  # for_new_customers: more customer ids than this are joined, not listed in the plan
 EDGE_TOLERANCE = 1e-6  # in units of log10(latency) x PER_DECADE: ~2e-9 relative to the latency
 # What an alert carries (alerts.from_row), collected per cell by minute_cells.
 ALERT_COLUMNS = ("_id", "customer_id", "merchant_id", "amount", "is_fraud", "rules", "event_ms", "ingest_ms")
@@ -79,11 +80,17 @@ def for_new_customers(rows: DataFrame, customer_ids: Sequence[str]) -> DataFrame
     """The new rows (``is_new``) and the lookback rows of their customers ``customer_ids`` (and of no
     customer): the rules' windows are per customer and flags are decided for new rows only, so the other
     customers' lookback rows change nothing, and dropping them keeps the window work proportional to the new
-    rows. The ids come from the driver's probe of the range (a hash-set filter: no join, no shuffle)."""
+    rows. The ids come from the driver's probe of the range: a refresh's few hundred as a hash-set filter
+    (no join, no shuffle); a catch-up's many as one relation, joined, since a literal list puts a plan node
+    per id into every task (as the histogram's edges did, transforms.latency_bucket)."""
     from pyspark.sql import functions as F
 
     customer = F.col("customer_id")
-    return rows.filter(F.col("is_new") | customer.isin(list(customer_ids)) | customer.isNull())
+    if len(customer_ids) <= ISIN_MAX:
+        return rows.filter(F.col("is_new") | customer.isin(list(customer_ids)) | customer.isNull())
+    theirs = rows.sparkSession.createDataFrame([(i, True) for i in customer_ids], "customer_id string, _theirs boolean")
+    keep = F.col("is_new") | F.col("_theirs").isNotNull() | customer.isNull()
+    return rows.join(F.broadcast(theirs), "customer_id", "left").filter(keep).select(*rows.columns)
 
 
 def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers: DataFrame) -> DataFrame:
