@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "paylake.kpi.commands",
     "paylake.demo_commands",
     "paylake.archive.commands",
+    "paylake.marts.commands",
 )
 
 

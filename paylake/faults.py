@@ -8,6 +8,8 @@ worst moment to die.
 - Archive job (paylake.archive.job): ``write`` (Parquet in the temporary dir), ``verify`` (verified, JSON
   manifest in the temporary dir), ``rename`` (published), ``manifest`` (JSON beside the data, MongoDB state
   not advanced), ``delete`` (half of the batch deleted from MongoDB).
+- Marts job (paylake.marts.job): ``stage`` (marts written to staging, not gated), ``gates`` (gates passed
+  and recorded, nothing published), ``publish_partial`` (the first mart of the date replaced, the others not).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 FAULT_ENV = "PAYLAKE_FAULT_AT"
 KPI_STEPS = ("read", "alerts", "merge_partial", "merge", "publish")
 ARCHIVE_STEPS = ("write", "verify", "rename", "manifest", "delete")
+MARTS_STEPS = ("stage", "gates", "publish_partial")
 
 
 class InjectedFault(RuntimeError):

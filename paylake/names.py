@@ -18,6 +18,8 @@ KPI_STATE = "kpi_state"  # the KPI job's watermark, its pending (in-flight) rang
 ALERTS = "alerts"  # transactions flagged by the rule-based fraud checks
 ARCHIVE_MANIFEST = "archive_manifest"  # one document per archive batch, with its state
 LOCKS = "locks"  # job locks (archiving must never overlap)
+MART_DATES = "mart_dates"  # one document per UTC date the daily marts were built for: published version, state
+DQ_RESULTS = "dq_results"  # one document per data-quality gate run: the date, every check, its count and sample
 
 # --- Redis keys ---------------------------------------------------------------------------------
 PREFIX = "paylake"
@@ -27,6 +29,10 @@ ALERTS_RECENT_MAX = 200
 HOT_SIZE = f"{PREFIX}:hot:size"  # hash: data_mb, threshold_mb, low_water_mb, checked_at, docs
 ARCHIVE_RECENT = f"{PREFIX}:archive:recent"  # list of JSON archive batches, newest first, capped
 ARCHIVE_RECENT_MAX = 50
+MARTS_HISTORY = f"{PREFIX}:marts:history"  # string: JSON of the daily marts' history (marts.history.History)
+DQ_LAST = f"{PREFIX}:dq:last"  # string: JSON of the last data-quality gate run (marts.results)
+DQ_RECENT = f"{PREFIX}:dq:recent"  # list of JSON gate runs, newest first, capped
+DQ_RECENT_MAX = 50
 
 # Headline KPI windows: name → length in seconds (None = all time).
 WINDOWS: dict[str, int | None] = {"1m": 60, "15m": 900, "1h": 3600, "24h": 86400, "all": None}

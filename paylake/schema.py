@@ -115,8 +115,10 @@ def _stored_name(name: str) -> str:
     return "_id" if name == "transaction_id" else name
 
 
-def spark_schema(mongo: bool = False) -> StructType:
-    """The Spark schema; ``mongo=True`` names the id column ``_id`` as stored in MongoDB."""
+def spark_schema(mongo: bool = False, nullable: bool = False) -> StructType:
+    """The Spark schema; ``mongo=True`` names the id column ``_id`` as stored in MongoDB. ``nullable=True``
+    lets every field be null: for reads whose bad rows must reach the data-quality gates, where a
+    required field's null would otherwise fail the whole read."""
     from pyspark.sql import types as T
 
     spark_types = {
@@ -127,7 +129,8 @@ def spark_schema(mongo: bool = False) -> StructType:
         "bool": T.BooleanType(),
     }
     return T.StructType(
-        [T.StructField(_stored_name(f.name) if mongo else f.name, spark_types[f.kind], not f.required) for f in FIELDS]
+        [T.StructField(_stored_name(f.name) if mongo else f.name, spark_types[f.kind], nullable or not f.required)
+         for f in FIELDS]
     )
 
 

@@ -53,6 +53,9 @@ class Settings:
     # The archive moves whole event-time slices of this many minutes (must divide a day); the demo's are short.
     archive_slice_min: int = 60
     kpi_lateness_s: float = 5.0
+    # customer_segments (the daily marts) looks back this many days, read with each date: a date's build
+    # reads window_days of transactions whatever the history's length (bench/marts.py).
+    marts_window_days: int = 7
     # The kpi_refresh task refreshes in a loop, one refresh at least this often (seconds), until the next run
     # is due or for at most kpi_loop_s seconds. CPU follows the refresh rate, the age of the newest counted
     # transaction is about lateness + period + one refresh: 7 s keeps that age's p95 ~12 s (bench/freshness.py).
@@ -159,6 +162,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"PAYLAKE_SPARK_REMOTE must be sc://host:port or off, got {settings.spark_remote!r}")
     if settings.customers <= 0:
         raise SettingsError(f"PAYLAKE_CUSTOMERS must be positive, got {settings.customers}")
+    if settings.marts_window_days <= 0:
+        raise SettingsError(f"PAYLAKE_MARTS_WINDOW_DAYS must be positive, got {settings.marts_window_days}")
     if settings.hot_max_mb <= 0:
         raise SettingsError(f"PAYLAKE_HOT_MAX_MB must be positive, got {settings.hot_max_mb}")
 

@@ -1,4 +1,5 @@
-"""SQL over hot ∪ cold: ``transactions`` (every transaction exactly once) and ``archive`` (cold only).
+"""SQL over hot ∪ cold: ``transactions`` (every transaction exactly once) and ``archive`` (cold only), and the
+published daily marts (``daily_summary``, ``merchant_daily``, ``customer_segments``, ``hourly_patterns``).
 
 Two engines, same views and the same columns (the schema's fields plus ``date``; ``archive`` adds ``batch``):
 * ``duckdb`` (default, interactive): the Parquet files are a pyarrow dataset read in place — local files
@@ -28,17 +29,14 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
     import pyarrow.dataset as ds
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 COLUMNS = ", ".join(schema.FIELD_NAMES)
 
 
 def _event_bounds(date_from: date | None, date_to: date | None) -> dict[str, Any]:
-    bounds: dict[str, Any] = {}
-    if date_from:
-        bounds["$gte"] = datetime.combine(date_from, time(), UTC)
-    if date_to:
-        bounds["$lt"] = datetime.combine(date_to + timedelta(days=1), time(), UTC)
+    start, end = day_bounds(date_from, date_to)
+    bounds = {k: v for k, v in (("$gte", start), ("$lt", end)) if v is not None}
     return {"event_time": bounds} if bounds else {}
 
 
@@ -131,6 +129,9 @@ def run_duckdb(
     tables = {name.lower() for name in duckdb.connect().get_table_names(sql)}
     con = connect(settings, date_from, date_to, with_hot="transactions" in tables)
     try:
+        from paylake.marts import views
+
+        views.register(con, settings, tables)  # the published marts the SQL names, read in place
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         return columns, cursor.fetchall()
@@ -138,13 +139,19 @@ def run_duckdb(
         con.close()
 
 
-def run_spark(
-    spark: SparkSession, settings: Settings, sql: str, date_from: date | None = None, date_to: date | None = None
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The same views in Spark SQL; the Parquet files are read by the cluster straight from HDFS."""
+def spark_views(
+    spark: SparkSession, settings: Settings, start: datetime | None = None, end: datetime | None = None
+) -> tuple[DataFrame, DataFrame]:
+    """``transactions`` (hot ∪ cold, each transaction once; the schema's fields plus ``date``) and ``archive``
+    (cold, plus ``batch``) with event times in [start, end) (either end open when None), as Spark frames.
+
+    Cold partitions outside the range's dates are never listed for reading (partition pruning); the hot
+    side is one ``$match`` on ``event_time`` (its index serves it). See the module docstring for the order.
+    """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
+    from paylake.archive.coldfs import open_cold
     from paylake.mongo import match_pipeline
     from paylake.spark import read_mongo
 
@@ -153,27 +160,51 @@ def run_spark(
         complete = sorted(manifest.complete_ids(client[settings.mongo_db]))
     finally:
         client.close()
-    bounds = _event_bounds(date_from, date_to)
-    pipeline = match_pipeline(bounds) if bounds else None
-    hot = read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline)
-    hot = hot.withColumnRenamed("_id", "transaction_id").withColumn("date", F.to_date("event_time")).cache()
-    hot.count()  # materialise the hot side before listing cold (see the module docstring)
-    from paylake.archive.coldfs import open_cold
-
+    bounds = {k: v for k, v in (("$gte", start), ("$lt", end)) if v is not None}
+    pipeline = match_pipeline({"event_time": bounds}) if bounds else None
+    # Every field nullable: a document breaking the schema reaches SQL and the marts' gates as it is.
+    hot = read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True, nullable=True), pipeline)
+    # Materialise the hot side before listing cold (see the module docstring). A checkpoint, not cache():
+    # a cached plan is matched by its text, so the next read with the same filter would get these rows.
+    hot = hot.withColumnRenamed("_id", "transaction_id").withColumn("date", F.to_date("event_time"))
+    hot = hot.localCheckpoint(eager=True)
     cold_fs = open_cold(settings)
-    cold_schema = schema.spark_schema().add("date", T.DateType()).add("batch", T.StringType())
+    cold_schema = schema.spark_schema(nullable=True).add("date", T.DateType()).add("batch", T.StringType())
     if cold_fs.exists(manifest.DATA_DIR):
         cold = spark.read.schema(cold_schema).parquet(cold_fs.uri(manifest.DATA_DIR))
     else:
         cold = spark.createDataFrame([], cold_schema)
-    if date_from:
-        cold = cold.where(F.col("date") >= F.lit(date_from))
-    if date_to:
-        cold = cold.where(F.col("date") <= F.lit(date_to))
-    cold.createOrReplaceTempView("archive")
+    if start is not None:
+        cold = cold.where((F.col("date") >= F.lit(start.date())) & (F.col("event_time") >= F.lit(start)))
+    if end is not None:
+        last_day = (end - timedelta(microseconds=1)).date()
+        cold = cold.where((F.col("date") <= F.lit(last_day)) & (F.col("event_time") < F.lit(end)))
     in_flight = cold.where(~F.col("batch").isin(complete)) if complete else cold
     fresh = hot.join(in_flight.select("transaction_id"), "transaction_id", "left_anti")
     cols = [*schema.FIELD_NAMES, "date"]
-    cold.select(*cols).unionByName(fresh.select(*cols)).createOrReplaceTempView("transactions")
+    return cold.select(*cols).unionByName(fresh.select(*cols)), cold
+
+
+def day_bounds(date_from: date | None, date_to: date | None) -> tuple[datetime | None, datetime | None]:
+    """The event-time range [start, end) of the UTC dates date_from..date_to (inclusive; None = open)."""
+    start = datetime.combine(date_from, time(), UTC) if date_from else None
+    end = datetime.combine(date_to + timedelta(days=1), time(), UTC) if date_to else None
+    return start, end
+
+
+def run_spark(
+    spark: SparkSession, settings: Settings, sql: str, date_from: date | None = None, date_to: date | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The same views in Spark SQL; the Parquet files are read by the cluster straight from HDFS."""
+    transactions, archive = spark_views(spark, settings, *day_bounds(date_from, date_to))
+    archive.createOrReplaceTempView("archive")
+    transactions.createOrReplaceTempView("transactions")
+    from paylake.archive.coldfs import open_cold
+    from paylake.marts.store import MARTS, ROOT
+
+    cold_fs = open_cold(settings)
+    for mart in MARTS:
+        if cold_fs.exists(f"{ROOT}/{mart}"):
+            spark.read.parquet(cold_fs.uri(f"{ROOT}/{mart}")).createOrReplaceTempView(mart)
     result = spark.sql(sql)
     return result.columns, [tuple(r) for r in result.collect()]

@@ -54,4 +54,12 @@ ARCHIVE = Job(
     timeout=timedelta(minutes=60),
     lock_ttl=timedelta(hours=2),
 )
-JOBS = {job.name: job for job in (KPI_REFRESH, ARCHIVE)}
+# One UTC date's marts (hot ∪ cold, gated, published atomically); the DAG runs it daily, the CLI backfills.
+DAILY_MARTS = Job(
+    name="daily_marts",
+    entry="paylake.marts.job:run",
+    every=timedelta(days=1),
+    timeout=timedelta(minutes=60),
+    lock_ttl=timedelta(hours=2),
+)
+JOBS = {job.name: job for job in (KPI_REFRESH, ARCHIVE, DAILY_MARTS)}
