@@ -41,6 +41,10 @@ def naive_load(client: redis.Redis) -> dict[str, Any]:
     out["alerts"] = [json.loads(a) for a in client.lrange(names.ALERTS_RECENT, 0, names.ALERTS_RECENT_MAX - 1)]
     out["hot"] = client.hgetall(names.HOT_SIZE)
     out["archive"] = [json.loads(b) for b in client.lrange(names.ARCHIVE_RECENT, 0, 9)]
+    for key in (names.MARTS_HISTORY, names.DQ_LAST):
+        raw = client.get(key)
+        out[key] = json.loads(raw) if raw else None
+    out["gate_runs"] = [json.loads(r) for r in client.lrange(names.DQ_RECENT, 0, 9)]
     return out
 
 

@@ -1,17 +1,21 @@
-"""paylake live dashboard. Reads only Redis (paylake.dashboard.data); all logic lives in paylake.dashboard.
+"""paylake dashboard. Reads only Redis (paylake.dashboard.data); all logic lives in paylake.dashboard.
 
-Run: `paylake dashboard` (or `streamlit run streamlit/app.py` in the checkout). The live part is one st.fragment that
-reruns every PAYLAKE_DASHBOARD_REFRESH_S seconds; a Redis outage becomes a message and the next rerun
-tries again, so the page recovers by itself.
+Run: `paylake dashboard` (or `streamlit run streamlit/app.py` in the checkout). Two tabs, Live and History;
+only the open one runs (the tabs rerun the app on a switch, and the open tab is in the URL: ?view=History).
+Each is one st.fragment that reruns every PAYLAKE_DASHBOARD_REFRESH_S seconds, so the History tab also
+picks up a newly published date by itself; a Redis outage becomes a message and the next rerun tries again,
+so the page recovers by itself.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import streamlit as st
-from paylake.dashboard import charts, data, view
+from paylake import names
+from paylake.dashboard import charts, data, history_page, history_view, view
 from paylake.settings import Settings, SettingsError, load_settings
 
 st.set_page_config(page_title="paylake · live payments", layout="wide")
@@ -22,10 +26,10 @@ def _client(redis_url: str):  # type: ignore[no-untyped-def]
     return data.connect(redis_url)  # one connection pool per server process, shared by sessions
 
 
-def _marker(state: str, **values: object) -> None:
+def _marker(state: str, element_id: str = "paylake-state", **values: object) -> None:
     """A hidden element with the exact figures shown, for the browser test (floats via repr: no rounding)."""
     attrs = " ".join(f'data-{k.replace("_", "-")}="{html.escape(str(v))}"' for k, v in values.items())
-    st.html(f'<div id="paylake-state" data-state="{state}" {attrs} hidden></div>')
+    st.html(f'<div id="{element_id}" data-state="{state}" {attrs} hidden></div>')
 
 
 def _freshness(settings: Settings, snap: data.Snapshot) -> bool:
@@ -115,28 +119,78 @@ def _store_and_alerts(payload: data.DashboardData, window: str) -> None:
         st.caption("No alerts yet.")
 
 
-def _live(settings: Settings, window: str) -> None:
+def _load(settings: Settings, element_id: str) -> data.DashboardData | None:
+    """One refresh's read of Redis, or None after showing why it failed (the fragment's next run retries)."""
     try:
-        payload = data.load(_client(settings.redis_url))
+        return data.load(_client(settings.redis_url))
     except data.DashboardDataError as exc:
         st.error(f"**Redis unreachable or unreadable.** {exc}\n\nRetrying every {settings.dashboard_refresh_s:g} s…")
-        _marker("error", message=str(exc))
+        _marker("error", element_id, message=str(exc))
+        return None
+
+
+def _live(settings: Settings, window: str) -> None:
+    payload = _load(settings, "paylake-state")
+    if payload is None:
         return
     snap = payload.snapshot
+    stale = _freshness(settings, snap) if snap is not None else False
+    history_page.gate_line(payload, caption=True)
     if snap is None:
         st.info("**No KPI snapshot yet.** The KPI job publishes one every minute once transactions arrive; "
                 "this page picks it up by itself.")
+        _marker("empty")
     else:
-        stale = _freshness(settings, snap)
         _headlines(snap, window)
         head = snap.headlines.get(window)
         _marker("ok", window=window, version=snap.version, stale=stale, count=head.count if head else "",
                 amount=repr(head.amount) if head else "", fraud_rate=repr(head.fraud_rate) if head else "",
                 latency_p95_ms=repr(head.latency_p95_ms) if head else "")
         _charts(snap, window)
-    if snap is None:
-        _marker("empty")
     _store_and_alerts(payload, window)
+
+
+def _history(settings: Settings) -> None:
+    payload = _load(settings, "paylake-history")
+    if payload is None:
+        return
+    history_page.render(payload)
+    marts, gate = payload.marts, payload.gate
+    latest = marts.latest if marts else None
+    state = "ok" if marts else "malformed" if names.MARTS_HISTORY in payload.problems else "empty"
+    _marker(state, "paylake-history", days=len(marts.days) if marts else 0,
+            latest=latest.date if latest else "", amount=repr(latest.amount) if latest else "",
+            dq="malformed" if names.DQ_LAST in payload.problems else history_view.gate_status(gate)[0],
+            dq_date=gate.date if gate else "")
+
+
+def _guarded(render: Callable[[], None], element_id: str) -> None:
+    try:
+        render()
+    except Exception as exc:  # noqa: BLE001 - the page must show a message, never a traceback
+        st.error(f"**The dashboard hit an unexpected error** ({type(exc).__name__}: {exc}); retrying…")
+        _marker("error", element_id, message=f"{type(exc).__name__}: {exc}")
+
+
+def _live_tab(settings: Settings) -> None:
+    # required=True: a click on the selected option cannot deselect it, so there is always a window;
+    # persist_state: the window survives a visit to the History tab, where this control is not drawn.
+    window = st.segmented_control("Window", list(view.WINDOW_LABELS), format_func=lambda w: view.WINDOW_LABELS[w],
+                                  default="all", required=True, key="window", persist_state="page") or "all"
+
+    @st.fragment(run_every=settings.dashboard_refresh_s)
+    def live() -> None:
+        _guarded(lambda: _live(settings, window), "paylake-state")
+
+    live()
+
+
+def _history_tab(settings: Settings) -> None:
+    @st.fragment(run_every=settings.dashboard_refresh_s)
+    def history() -> None:
+        _guarded(lambda: _history(settings), "paylake-history")
+
+    history()
 
 
 def main() -> None:
@@ -146,19 +200,15 @@ def main() -> None:
         st.error(f"**Configuration error:** {exc}")
         return
     st.title("paylake · live payments")
-    # required=True: a click on the selected option cannot deselect it, so there is always a window.
-    window = st.segmented_control("Window", list(view.WINDOW_LABELS), format_func=lambda w: view.WINDOW_LABELS[w],
-                                  default="all", required=True, key="window") or "all"
-
-    @st.fragment(run_every=settings.dashboard_refresh_s)
-    def live() -> None:
-        try:
-            _live(settings, window)
-        except Exception as exc:  # noqa: BLE001 - the page must show a message, never a traceback
-            st.error(f"**The dashboard hit an unexpected error** ({type(exc).__name__}: {exc}); retrying…")
-            _marker("error", message=f"{type(exc).__name__}: {exc}")
-
-    live()
+    # Tracked tabs (on_change="rerun"): only the open tab's fragment runs, instead of both every refresh;
+    # bound to the URL so a link (or a screenshot script) can open History directly.
+    live_tab, history_tab = st.tabs(["Live", "History"], key="view", on_change="rerun", bind="query-params")
+    if live_tab.open:
+        with live_tab:
+            _live_tab(settings)
+    if history_tab.open:
+        with history_tab:
+            _history_tab(settings)
 
 
 main()

@@ -1,6 +1,7 @@
-"""A full, self-consistent synthetic Redis state (24 h snapshot, alerts, hot size, archive batches).
+"""A full, self-consistent synthetic Redis state (24 h snapshot, alerts, hot size, archive batches, 35 days of
+daily marts history and the data-quality gate runs).
 
-For the dashboard benchmark, where a day of real traffic is too slow to make.
+For the dashboard benchmark, the browser test and screenshots, where days of real traffic are too slow to make.
 Headlines are summed from the generated series, so the page's deltas are meaningful; tests that need
 figures computed by the real KPI job use paylake.kpi.job instead.
 """
@@ -10,16 +11,34 @@ from __future__ import annotations
 import json
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import redis
 
-from paylake import names
+from paylake import names, schema
 from paylake.kpi import snapshot as kpi_snapshot
 from paylake.kpi.snapshot import Headline, Series, Snapshot
 
 CATEGORIES = ("grocery", "electronics", "travel", "restaurants", "fashion", "fuel", "health", "entertainment")
 RULES = ("velocity", "amount", "travel", "odd_hour")  # as in paylake.kpi.rules
+CITIES = (("Paris", "FR"), ("Berlin", "DE"), ("Madrid", "ES"), ("Milan", "IT"), ("Lyon", "FR"), ("Porto", "PT"))
+SEGMENTS = (("champions", 610, 2_350.0, 0.004), ("loyal", 940, 1_420.0, 0.006), ("new", 520, 310.0, 0.021),
+            ("at_risk", 780, 890.0, 0.011), ("hibernating", 1_130, 160.0, 0.009), ("potential", 1_020, 540.0, 0.008))
+# The gate's checks as the marts job names and describes them (paylake.marts.gates): uniqueness, not-null,
+# references, ranges, accepted values, and each mart's row count against the fact.
+CHECKS = {
+    "unique_transaction_id": "each transaction id once across hot and cold",
+    **{f"not_null_{key}": f"{key} is set" for key in ("transaction_id", "event_time", "customer_id", "merchant_id")},
+    "referential_merchant": "merchant_id is in merchants",
+    "referential_customer": "customer_id is in customers",
+    "referential_category": "the merchant's category is in categories",
+    "range_amount": "amount > 0",
+    **{f"accepted_{f.name}": f"{f.name} in {', '.join(f.allowed)}" for f in schema.FIELDS if f.allowed},
+    "range_latitude": "latitude >= -90 and <= 90",
+    "range_longitude": "longitude >= -180 and <= 180",
+    "range_latency_ms": "latency_ms >= 0",
+    "row_count": "each mart counts the date's fact rows exactly",
+}
 
 
 def build_snapshot(now: datetime, seed: int = 7, minutes: int = 1440) -> Snapshot:
@@ -118,10 +137,79 @@ def archive_batches(now: datetime, count: int = 10) -> list[dict[str, object]]:
     return out
 
 
+def _day(day: date, rng: random.Random, episode: bool) -> dict[str, object]:
+    weekly = {4: 1.12, 5: 1.15, 6: 0.9}.get(day.weekday(), 1.0)  # busier Friday and Saturday, quiet Sunday
+    transactions = round(172_800 * weekly * rng.gauss(1, 0.03))
+    amount = round(transactions * rng.gauss(62.0, 1.5), 2)
+    fraud_count = round(transactions * rng.gauss(0.031 if episode else 0.018, 0.0015))
+    flagged = round(fraud_count * rng.gauss(1.6, 0.08))
+    return {"date": day.isoformat(), "transactions": transactions, "amount": amount,
+            "approved_amount": round(amount * rng.gauss(0.86, 0.01), 2), "avg_ticket": round(amount / transactions, 2),
+            "fraud_count": fraud_count, "fraud_rate": fraud_count / transactions, "flagged": flagged,
+            "flagged_share": flagged / transactions, "rule_precision": round(rng.gauss(0.41, 0.03), 4),
+            "commission": round(amount * 0.021, 2)}
+
+
+def _top_merchants(rng: random.Random) -> list[dict[str, object]]:
+    rows = []
+    for rank in range(10):
+        city, country = CITIES[rank % len(CITIES)]
+        category, number = CATEGORIES[(rank * 3) % len(CATEGORIES)], 17 + 41 * rank
+        transactions = round(900 / (1 + 0.25 * rank) * rng.gauss(1, 0.05))
+        sales = round(transactions * rng.gauss(95.0, 8.0), 2)
+        rows.append((sales, {"merchant_id": f"M{number:05d}", "name": f"{city} {category.title()} #{number}",
+                             "category": category, "country": country, "transactions": transactions, "sales": sales,
+                             "commission": round(sales * 0.021, 2), "fraud_rate": round(rng.uniform(0, 0.02), 4)}))
+    return [row for _, row in sorted(rows, key=lambda r: -r[0])]  # top by sales, as the mart ranks them
+
+
+def marts_history(now: datetime, days: int = 35, seed: int = 13) -> dict[str, object]:
+    """names.MARTS_HISTORY's payload: ``days`` dates up to yesterday (UTC), a fraud episode 9 days ago,
+    the latest date's top 10 merchants and RFM segments."""
+    rng = random.Random(seed)
+    last = now.astimezone(UTC).date() - timedelta(days=1)  # a date's marts are built once it is over
+    dates = [last - timedelta(days=days - 1 - i) for i in range(days)]
+    segments = [{"rfm_segment": name, "customers": n, "monetary": round(n * spend, 2), "fraud_ratio": ratio}
+                for name, n, spend, ratio in SEGMENTS]
+    built = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC) + timedelta(minutes=7)
+    return {"updated_at": built.isoformat(),  # just after the gate run that let the date publish
+            "days": [_day(d, rng, episode=d == last - timedelta(days=9)) for d in dates],
+            "top_merchants": {"date": last.isoformat(), "rows": _top_merchants(rng)},
+            "segments": {"date": last.isoformat(), "rows": segments}}
+
+
+def gate_runs(now: datetime, count: int = 5) -> list[dict[str, object]]:
+    """Gate runs of the last ``count`` dates, newest first, every check passed (as names.DQ_RECENT holds them)."""
+    last = now.astimezone(UTC).date() - timedelta(days=1)
+    runs = []
+    for i in range(count):
+        day = last - timedelta(days=i)
+        finished = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) + timedelta(minutes=5, seconds=i)
+        runs.append({"run_id": f"{finished:%Y-%m-%dT%H%M%S}-{random.Random(i).getrandbits(24):06x}",
+                     "date": day.isoformat(), "finished_at": finished.isoformat(), "passed": True,
+                     "checks": [{"name": name, "passed": True, "count": 0, "sample": [], "detail": detail}
+                                for name, detail in CHECKS.items()]})
+    return runs
+
+
+def publish_history(client: redis.Redis, now: datetime, runs: list[dict[str, object]] | None = None) -> None:
+    """Write 35 days of marts history and gate runs (default: ``gate_runs(now)``; the first, the newest, is
+    also the last run), as the marts job would; nothing else is touched."""
+    runs = gate_runs(now) if runs is None else runs
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(names.DQ_RECENT)
+    pipe.set(names.MARTS_HISTORY, json.dumps(marts_history(now)))
+    pipe.set(names.DQ_LAST, json.dumps(runs[0]))
+    pipe.rpush(names.DQ_RECENT, *[json.dumps(r) for r in runs])
+    pipe.execute()
+
+
 def publish_all(client: redis.Redis, now: datetime) -> Snapshot:
-    """Write a full synthetic state: snapshot, 200 alerts, hot size, 10 archive batches."""
+    """Write a full synthetic state: snapshot, 200 alerts, hot size, 10 archive batches, 35 days of marts
+    history and 5 gate runs (the newest also as the last run)."""
     snap = build_snapshot(now)
     kpi_snapshot.publish(client, snap)
+    publish_history(client, now)
     pipe = client.pipeline(transaction=True)
     pipe.delete(names.ALERTS_RECENT, names.ARCHIVE_RECENT)
     pipe.rpush(names.ALERTS_RECENT, *[json.dumps(a) for a in alerts(now)])

@@ -1,8 +1,9 @@
 """The dashboard in a real browser: headless Debian Chromium (Playwright) against Streamlit and a real Redis.
 
 One test walks an operator's day: the page before any KPI exists, the page picking up a snapshot by itself,
-its headline numbers equal to those in Redis for two windows, and a dashboard whose Redis is down that
-shows a message and recovers once Redis answers. Screenshots go to test-artifacts/.
+its headline numbers equal to those in Redis for two windows, the History tab picking up the daily marts and
+a failed data-quality gate by itself, and a dashboard whose Redis is down that shows a message and recovers
+once Redis answers. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ import pytest
 import redis
 from factories import make_records
 from kpi_truth import insert, seed_dimensions
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 
 from paylake import names
 from paylake.archive import manifest, size
-from paylake.dashboard import view
+from paylake.dashboard import sample, view
 from paylake.dashboard.commands import streamlit_argv, streamlit_env
 from paylake.kpi import snapshot
 from paylake.kpi.job import run_refresh
@@ -96,14 +97,16 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
-def _state(page: Page, **attrs: str) -> None:
-    """Wait until the page's hidden state marker carries ``attrs`` (the live fragment has rerun)."""
-    selector = "#paylake-state" + "".join(f'[data-{k.replace("_", "-")}="{v}"]' for k, v in attrs.items())
+def _state(page: Page, marker: str = "paylake-state", **attrs: str) -> None:
+    """Wait until the page's hidden state marker (the Live tab's, or ``paylake-history``) carries ``attrs``
+    (the tab's fragment has rerun)."""
+    selector = f"#{marker}" + "".join(f'[data-{k.replace("_", "-")}="{v}"]' for k, v in attrs.items())
     page.wait_for_selector(selector, state="attached", timeout=WAIT_MS)
 
 
-def _metric(page: Page, label: str) -> str:
-    metric = page.locator('[data-testid="stMetric"]').filter(
+def _metric(page: Page, label: str, within: Locator | None = None) -> str:
+    """The value of the st.metric labelled ``label`` (in ``within``, e.g. one tab's panel, when given)."""
+    metric = (within or page).locator('[data-testid="stMetric"]').filter(
         has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(f"^{re.escape(label)}$"))
     )
     return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
@@ -155,6 +158,43 @@ def _run_pipeline(spark: Any, settings: Settings, mongo_db: Any) -> None:
     manifest.publish_recent(mongo_db, settings.redis_url)
 
 
+def _check_history(page: Page, client: redis.Redis) -> None:
+    """The History tab before any marts, then the marts job's payloads (35 days, a gate run that failed one
+    check) appearing without a reload: the latest day's amount, the charts, the DQ panel naming the failed
+    check; back on Live, the window chosen before is kept and the one-line DQ status is an error too."""
+    expect(page.get_by_text("Data quality: no gate run yet")).to_be_visible()
+    page.get_by_role("tab", name="History").click()
+    _state(page, "paylake-history", state="empty", dq="none")
+    expect(page.get_by_text("No marts yet")).to_be_visible()
+    now = datetime.now(UTC)
+    runs = sample.gate_runs(now)
+    runs[0]["passed"] = False
+    runs[0]["checks"][5].update(passed=False, count=3, sample=["tx-a", "tx-b", "tx-c"])  # type: ignore[index]
+    assert runs[0]["checks"][5]["name"] == "referential_merchant"  # type: ignore[index]
+    sample.publish_history(client, now, runs)
+    latest = json.loads(client.get(names.MARTS_HISTORY) or "{}")["days"][-1]
+    _state(page, "paylake-history", state="ok", days="35", latest=latest["date"], dq="failed")
+    assert float(page.locator("#paylake-history").get_attribute("data-amount") or "nan") == latest["amount"]
+    history = page.get_by_role("tabpanel", name="History")  # the Live panel's elements may linger a moment
+    assert _number(_metric(page, "Amount", within=history)) == round(latest["amount"], 2)
+    expect(page.get_by_text(f"last gate run for {runs[0]['date']} FAILED: referential_merchant (3)")).to_be_visible()
+    checks = _grid(page, "sample ids")  # failed checks first
+    expect(checks.locator('td[aria-colindex="1"]').first).to_have_text("referential_merchant", timeout=WAIT_MS)
+    expect(checks.locator('td[aria-colindex="2"]').first).to_have_text("✗")
+    expect(checks.locator('td[aria-colindex="4"]').first).to_have_text("tx-a, tx-b, tx-c")
+    charts = history.locator('[data-testid="stVegaLiteChart"]')
+    expect(charts).to_have_count(3)  # revenue per day, fraud rate and flagged share, RFM segments
+    for i in range(3):
+        expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(ARTIFACTS / "dashboard-history.png"), full_page=True)
+    page.get_by_role("tab", name="Live").click()
+    _state(page, window="1h")
+    # Within the Live panel: the History panel's elements linger until the rerun that left it has finished.
+    live = page.get_by_role("tabpanel", name="Live")
+    expect(live.get_by_text("FAILED: referential_merchant (3)")).to_be_visible()
+
+
 def test_dashboard_shows_the_numbers_in_redis(  # type: ignore[no-untyped-def]
     spark, mongo_db, settings: Settings, redis_client: redis.Redis, browser: BrowserContext, tmp_path: Path
 ) -> None:
@@ -196,6 +236,7 @@ def test_dashboard_shows_the_numbers_in_redis(  # type: ignore[no-untyped-def]
                 view.fmt_span(batch["range_start"], batch["range_end"]))
             expect(archive.locator('td[aria-colindex="6"]').first).to_have_text(batch["batch_id"])
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+            _check_history(page, redis_client)
 
             # A Redis comes up on the dead port: the failing page recovers by itself to "no snapshot yet",
             # then shows a snapshot as soon as one is published there, all without a reload.
