@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,8 @@ for dag_id in ("kpi_refresh", "mongo_to_hdfs_archiving"):
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     print(dag_id, run.state, states, flush=True)
     assert "success" in str(run.state).lower(), (dag_id, states)
+run = bag.dags["daily_marts"].test(logical_date=datetime.fromisoformat(sys.argv[2]))  # builds the day before
+assert "success" in str(run.state).lower(), ("daily_marts", run.state)
 """
 
 
@@ -85,7 +87,7 @@ def test_the_installed_package_is_not_the_checkout(installed: Path, tmp_path: Pa
     assert csv == app == "True" and str(installed.parent) in main
 
 
-def test_kpi_refresh_and_both_dags_run_from_the_wheel(  # type: ignore[no-untyped-def]
+def test_kpi_refresh_and_every_dag_run_from_the_wheel(  # type: ignore[no-untyped-def]
     installed: Path, airflow_ready, settings: Settings, mongo_db, redis_client, tmp_path: Path
 ) -> None:
     from paylake.kpi import snapshot
@@ -102,11 +104,15 @@ def test_kpi_refresh_and_both_dags_run_from_the_wheel(  # type: ignore[no-untype
 
     insert(mongo_db, make_records(150, T0.replace(hour=11), prefix="more"))
     dags = shutil.copytree(CHECKOUT / "dags", tmp_path / "dags")
-    done = subprocess.run([str(installed / "python"), "-c", DAG_SCRIPT, str(dags)], capture_output=True, text=True,
-                          env=env | {"AIRFLOW__CORE__DAGS_FOLDER": str(dags)}, cwd=tmp_path, timeout=600)
+    marts_run = (T0 + timedelta(days=1)).replace(hour=0).isoformat()
+    done = subprocess.run([str(installed / "python"), "-c", DAG_SCRIPT, str(dags), marts_run], capture_output=True,
+                          text=True, env=env | {"AIRFLOW__CORE__DAGS_FOLDER": str(dags)}, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     snap = snapshot.read(redis_client)
     assert snap is not None and snap.headlines["all"].count == 300
     archived = sum(b["rows"] for b in mongo_db[names.ARCHIVE_MANIFEST].find({"state": "complete"}))
     assert archived > 0, "the archive DAG (threshold 0.05 MB) moved nothing"
     assert archived + mongo_db[names.TRANSACTIONS].count_documents({}) == 300
+    marts = mongo_db[names.MART_DATES].find_one({"_id": T0.date().isoformat()})
+    assert marts is not None and marts["state"] == "published", "the daily_marts DAG published T0's date"
+    assert marts["rows"]["daily_summary"] >= 2  # the date and its categories
