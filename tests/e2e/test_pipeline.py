@@ -2,7 +2,8 @@
 
 train a CTGAN model → generate (with malformed records) → DAG kpi_refresh → DAG mongo_to_hdfs_archiving with
 a threshold the hot store is over → generate more → kpi_refresh → `paylake query` over hot ∪ cold → DAG
-daily_marts for the stream's date. Every total (SQL over hot ∪ cold, the Redis all-time KPIs, the dead letters) must match what was generated.
+daily_marts for the stream's date. Every total (SQL over hot ∪ cold, the Redis all-time KPIs, the dead
+letters, the date's mart) must match what was generated.
 The jobs run on a real Spark standalone cluster (a master and a worker from pyspark's jars), as clients of a
 Spark Connect server that drives it: their tasks must have run on the worker's executor.
 """
@@ -10,10 +11,10 @@ Spark Connect server that drives it: their tasks must have run on the worker's e
 from __future__ import annotations
 
 import json
-import time
 import math
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
