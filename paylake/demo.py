@@ -1,7 +1,8 @@
 """`paylake demo up | down`: the whole pipeline on this machine, as `make demo` runs it.
 
-Stack → dimensions → a quick CTGAN model when none exists → generator in the background → Airflow
-(standalone: scheduler, dag-processor, api-server, triggerer) with both DAGs unpaused → Streamlit.
+Stack → dimensions → a quick CTGAN model when none exists → a week of history (demo_history) → generator in
+the background → Airflow (standalone: scheduler, dag-processor, api-server, triggerer) with the DAGs unpaused
+and the daily marts backfilled over the history → Streamlit.
 Every process gets a pid file under the state dir, so `paylake demo down` stops exactly what `up` started.
 """
 
@@ -14,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from paylake import demo_history
 from paylake.dashboard.commands import streamlit_argv
 from paylake.generator import model
 from paylake.settings import Settings, settings_env
@@ -118,9 +120,11 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
     _run_step("seeding dimensions", _paylake("dimensions"), settings, echo)
     if not model.is_current(settings.model_file):  # none yet, or one an older paylake trained
         _run_step("training a quick CTGAN model (first run only)", _paylake("train", "--quick"), settings, echo)
+    demo_history.seed_history(settings, _paylake(), {**os.environ, **settings_env(settings)}, echo)
     for service in background_services(settings):
         echo(f"demo: starting {service.name}…" if service.pid() is None else f"demo: {service.name} already runs")
         service.start()
+    demo_history.backfill_marts(str(Path(sys.executable).parent / "airflow"), airflow_env(settings), echo)
     password_file = airflow_home(settings) / "simple_auth_manager_passwords.json.generated"
     echo(
         "\npaylake demo is running:\n"
