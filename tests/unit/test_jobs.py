@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from paylake.jobs import ARCHIVE, JOBS, KPI_REFRESH, Job
+from paylake.jobs import ARCHIVE, DAILY_MARTS, JOBS, KPI_REFRESH, Job
 from paylake.jobs.run import entry
 from paylake.jobs.submit import job_lines, summary_line
 
@@ -21,7 +21,7 @@ pymongo.errors.ServerSelectionTimeoutError: 127.0.0.1:27017: [Errno 111] Connect
 
 
 def test_every_job_names_an_entry_that_exists() -> None:
-    assert set(JOBS) == {KPI_REFRESH.name, ARCHIVE.name}
+    assert set(JOBS) == {KPI_REFRESH.name, ARCHIVE.name, DAILY_MARTS.name}
     for job in JOBS.values():
         assert callable(entry(job)), job.entry
 
