@@ -37,8 +37,9 @@ lint: setup
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-lock:             ## recompile requirements.txt from requirements.in
-	@uv pip compile requirements.in -p 3.11 -o requirements.txt -q --no-header --no-annotate
+lock:             ## recompile requirements.txt from requirements.in (its current pins kept where they still fit)
+	@$(BIN)/uv pip compile requirements.in -p 3.11 -o requirements.txt -q --no-header --no-annotate
+	@sed -i '1i # Pinned lock of requirements.in (make lock). Installed by `make setup` with uv.' requirements.txt
 
 clean: down
 	rm -rf .state build jars/lib

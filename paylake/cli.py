@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "paylake.demo_commands",
     "paylake.archive.commands",
     "paylake.marts.commands",
+    "paylake.webhook.commands",
+    "paylake.ops.commands",
 )
 
 

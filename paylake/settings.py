@@ -63,11 +63,17 @@ class Settings:
     kpi_loop_s: float = 300.0
     model_path: Path | None = None
     airflow_port: int = 8080
+    metrics_port: int = 9108  # `paylake metrics serve`, scraped by Prometheus
+    prometheus_port: int = 9090
     dashboard_port: int = 8501
     dashboard_refresh_s: float = 5.0
     # The dashboard warns when the KPI snapshot is older than this: the loop publishes every few seconds, and
     # the gap between one kpi_refresh run and the next (task start-up) stays well under a minute.
     dashboard_stale_s: float = 60.0
+    # Fraud alerts are also POSTed here (http:// or https://; empty = off): the KPI job queues each new alert
+    # on its own document and `paylake alerts deliver` sends them, at most alert_batch_max per request.
+    alert_webhook: str = ""
+    alert_batch_max: int = 100
 
     @property
     def model_file(self) -> Path:
@@ -166,6 +172,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"PAYLAKE_MARTS_WINDOW_DAYS must be positive, got {settings.marts_window_days}")
     if settings.hot_max_mb <= 0:
         raise SettingsError(f"PAYLAKE_HOT_MAX_MB must be positive, got {settings.hot_max_mb}")
+    where = urlparse(settings.alert_webhook)
+    if settings.alert_webhook and (where.scheme not in ("http", "https") or not where.hostname):
+        raise SettingsError("PAYLAKE_ALERT_WEBHOOK must be an http:// or https:// URL (or empty: off)")
+    if settings.alert_batch_max <= 0:
+        raise SettingsError(f"PAYLAKE_ALERT_BATCH_MAX must be positive, got {settings.alert_batch_max}")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

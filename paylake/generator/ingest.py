@@ -115,8 +115,9 @@ def _now_ms() -> datetime:
 
 class Ingestor:
     def __init__(self, db: Any, *, max_retry_s: float = 300.0, echo: Callable[[str], None] = stderr_line,
-                 spill_path: Path | None = None, where: str = "MongoDB") -> None:
-        self.counts, self.echo = Counts(), echo
+                 spill_path: Path | None = None, where: str = "MongoDB",
+                 on_ingest: Callable[[Counts], object] | None = None) -> None:
+        self.counts, self.echo, self.on_ingest = Counts(), echo, on_ingest  # on_ingest: stats.StatsRecorder
         self.max_retry_s, self.spill_path, self.where = max_retry_s, spill_path, where
         self.tx = db[names.TRANSACTIONS]
         self.dead = db[names.DEAD_LETTER]
@@ -131,6 +132,8 @@ class Ingestor:
             self._ingest(records)
         finally:
             self.counts.seconds = time.monotonic() - first
+            if self.on_ingest is not None:
+                self.on_ingest(self.counts)
 
     def _ingest(self, records: list[dict[str, Any]]) -> None:
         self.counts.generated += len(records)

@@ -28,6 +28,7 @@ from paylake.errors import ServiceError, UsageError
 from paylake.generator import dimensions, ingest, model, records
 from paylake.generator.ingest import Counts, Ingestor
 from paylake.generator.simulate import SimOptions, Simulator
+from paylake.generator.stats import StatsRecorder
 from paylake.settings import Settings
 
 # Unpaced runs have no rate to simulate; the who-and-when structure then assumes the demo's 20 tx/s.
@@ -151,7 +152,9 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
                               np.random.default_rng(seed))
         producer = _Producer(simulator, max(batch_size, 10_000), count)
         spill = settings.state_dir / "generator" / f"failed-{producer.prefix}.jsonl"
-        ingestor = Ingestor(db, max_retry_s=max_retry_s, echo=echo, spill_path=spill, where=label)
+        stats = StatsRecorder(db)
+        ingestor = Ingestor(db, max_retry_s=max_retry_s, echo=echo, spill_path=spill, where=label,
+                            on_ingest=stats.flush)
         # The bad records get their own stream of the seed: the producer's generator is another thread's.
         bad_rng = np.random.default_rng(None if seed is None else [seed, 1])
         producer.start()
@@ -162,6 +165,7 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         finally:
             producer.stop.set()
             producer.join(timeout=10)
+            stats.flush(ingestor.counts, force=True)
         if producer.error is not None:
             raise GeneratorError(f"sampling failed: {producer.error!r}") from producer.error
         return ingestor.counts

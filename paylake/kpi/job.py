@@ -159,8 +159,10 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
             version = publisher.publish(settings, db, watermark, new_alerts, cache.buckets).version
             cache.committed = watermark  # after publishing: a failed one makes the next refresh read all
         counts = {"new_count": 0, "buckets_applied": 0} | figures
+        seconds = round(time.monotonic() - started, 3)
+        state.record_refresh(db, seconds, int(counts["new_count"]))
         return RefreshResult(run_id, resumed, lower, watermark, new_alerts=len(new_alerts),
-                             snapshot_version=version, seconds=round(time.monotonic() - started, 3), **counts)
+                             snapshot_version=version, seconds=seconds, **counts)
 
     new_alerts: list[dict[str, Any]] = []
     if target is not None and lower is not None and target <= lower:
@@ -179,7 +181,9 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     if not resumed:
         state.begin(db, run)
     faults.maybe_fail("read")
-    new_alerts = alerts.store(db, [alerts.from_row(r, run.run_id) for r in computed.alert_rows])
+    # Queued for the webhook in the same insert; a separate deliverer sends them (paylake.webhook.deliver).
+    new_alerts = alerts.store(db, [alerts.from_row(r, run.run_id) for r in computed.alert_rows],
+                              webhook=bool(settings.alert_webhook))
     faults.maybe_fail("alerts")
     chunk = 1 if faults.armed("merge_partial") else BULK_CHUNK
     deltas = computed.deltas

@@ -13,6 +13,7 @@ from typing import Any
 from pymongo.database import Database
 
 from paylake import names
+from paylake.clock import now
 
 WATERMARK_ID = "watermark"
 
@@ -65,5 +66,17 @@ def commit(db: Database[Any], pending: Pending) -> None:
     db[names.KPI_STATE].update_one(
         {"_id": WATERMARK_ID},
         {"$set": {"ingest_time": pending.upper, "last_run_id": pending.run_id}, "$unset": {"pending": ""}},
+        upsert=True,
+    )
+
+
+LAST_REFRESH_ID = "last_refresh"
+
+
+def record_refresh(db: Database[Any], seconds: float, new_count: int) -> None:
+    """The last refresh's duration and size, for the metrics exporter (paylake.ops): one small update."""
+    db[names.KPI_STATE].update_one(
+        {"_id": LAST_REFRESH_ID},
+        {"$set": {"seconds": seconds, "new_count": new_count, "at": now()}, "$inc": {"refreshes": 1}},
         upsert=True,
     )
