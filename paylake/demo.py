@@ -22,6 +22,7 @@ from paylake.settings import Settings, settings_env
 from paylake.stack import manager
 from paylake.stack.checkout import DAGS_DIR
 from paylake.stack.process import Service, StackError
+from paylake.webhook import wire
 
 DEMO_HOT_MAX_MB = 8.0  # small, so archiving fires within a few minutes at the demo rate (~1.6 MB/min)
 # Only slices wholly below the KPI watermark may move, and archiving runs every 5 minutes: with 5-minute
@@ -29,6 +30,10 @@ DEMO_HOT_MAX_MB = 8.0  # small, so archiving fires within a few minutes at the d
 DEMO_ARCHIVE_SLICE_MIN = 2
 # Transactions per second: with PAYLAKE_CUSTOMERS' 500,000 customers, ~3.5 payments per customer per day.
 DEMO_RATE = 20
+# Fraud alerts go to the example receiver (`paylake alerts receiver`) unless PAYLAKE_ALERT_WEBHOOK is set:
+# the demo shows the webhook end to end (~0.5 alerts/s); an empty PAYLAKE_ALERT_WEBHOOK turns it off.
+DEMO_RECEIVER_PORT = 8999
+DEMO_WEBHOOK = f"http://127.0.0.1:{DEMO_RECEIVER_PORT}/alerts"
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -37,6 +42,8 @@ def demo_settings(settings: Settings) -> Settings:
         settings = settings.with_overrides(hot_max_mb=DEMO_HOT_MAX_MB)
     if "PAYLAKE_ARCHIVE_SLICE_MIN" not in os.environ:
         settings = settings.with_overrides(archive_slice_min=DEMO_ARCHIVE_SLICE_MIN)
+    if "PAYLAKE_ALERT_WEBHOOK" not in os.environ:
+        settings = settings.with_overrides(alert_webhook=DEMO_WEBHOOK)
     return settings
 
 
@@ -103,7 +110,31 @@ def background_services(settings: Settings, rate: int = DEMO_RATE) -> list[Servi
         env=env,
         start_timeout_s=90,
     )
-    return [generator, airflow, dashboard]
+    # Prometheus (started with the stack) scrapes it; first, so its target is up before the others start.
+    exporter = Service(
+        "exporter",
+        _paylake("metrics", "serve", "--port", str(settings.metrics_port)),
+        run_dir,
+        [settings.metrics_port],
+        lambda: _http_ok(f"http://127.0.0.1:{settings.metrics_port}/metrics"),
+        f"http://127.0.0.1:{settings.metrics_port}/metrics",
+        env=env,
+    )
+    return [exporter, generator, *alert_services(settings, env), airflow, dashboard]
+
+
+def alert_services(settings: Settings, env: dict[str, str]) -> list[Service]:
+    """The deliverer when a webhook is set (alerts are queued only then), and the example receiver when the
+    webhook is the demo's own."""
+    if not settings.alert_webhook:
+        return []
+    run_dir = settings.state_dir / "run"
+    deliverer = Service("alert-deliverer", _paylake("alerts", "deliver", "--follow"), run_dir, [], lambda: True,
+                        f"alerts to {wire.shown(settings.alert_webhook)}", env=env)
+    receiver = Service("alert-receiver", _paylake("alerts", "receiver", "--port", str(DEMO_RECEIVER_PORT)), run_dir,
+                       [DEMO_RECEIVER_PORT], lambda: _http_ok(f"http://127.0.0.1:{DEMO_RECEIVER_PORT}/"), DEMO_WEBHOOK,
+                       env=env)
+    return [receiver, deliverer] if settings.alert_webhook == DEMO_WEBHOOK else [deliverer]
 
 
 def _run_step(what: str, argv: list[str], settings: Settings, echo: Callable[[str], None]) -> None:
@@ -131,12 +162,16 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
         f"  dashboard   http://127.0.0.1:{settings.dashboard_port}\n"
         f"  Airflow UI  http://127.0.0.1:{settings.airflow_port}  (user admin; password in {password_file})\n"
         f"  MongoDB     {settings.mongo_uri}   Redis {settings.redis_url}   HDFS {settings.webhdfs_url}\n"
+        f"  Prometheus  http://127.0.0.1:{settings.prometheus_port}  (metrics http://127.0.0.1:{settings.metrics_port}"
+        "/metrics; alerts on /alerts)\n"
+        f"  alerts      webhook {wire.shown(settings.alert_webhook) if settings.alert_webhook else 'off'}"
+        f"{'  (the example receiver: alert-receiver.log)' if settings.alert_webhook == DEMO_WEBHOOK else ''}\n"
         f"  archive threshold {settings.hot_max_mb:g} MB (PAYLAKE_HOT_MAX_MB); logs in {settings.state_dir / 'run'}\n"
         "Stop everything with `make down`."
     )
 
 
 def down(settings: Settings, echo: Callable[[str], None] = print) -> None:
-    for service in reversed(background_services(settings)):
+    for service in reversed(background_services(demo_settings(settings))):  # the services `up` started
         echo(f"{service.name}: {'stopped' if service.stop() else 'was not running'}")
     manager.down(settings, echo)

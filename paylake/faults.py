@@ -10,6 +10,8 @@ worst moment to die.
   not advanced), ``delete`` (half of the batch deleted from MongoDB).
 - Marts job (paylake.marts.job): ``stage`` (marts written to staging, not gated), ``gates`` (gates passed
   and recorded, nothing published), ``publish_partial`` (the first mart of the date replaced, the others not).
+- Alert delivery (paylake.webhook.deliver): ``posted`` (a batch POSTed and acknowledged with a 2xx, its
+  alerts not marked delivered: they are sent again, with the same idempotency keys).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ FAULT_ENV = "PAYLAKE_FAULT_AT"
 KPI_STEPS = ("read", "alerts", "merge_partial", "merge", "publish")
 ARCHIVE_STEPS = ("write", "verify", "rename", "manifest", "delete")
 MARTS_STEPS = ("stage", "gates", "publish_partial")
+WEBHOOK_STEPS = ("posted",)
 
 
 class InjectedFault(RuntimeError):

@@ -1,11 +1,12 @@
 """Every secondary index paylake relies on, in one place, and a check that ranges actually use them.
 
 The KPI job reads new transactions by ``ingest_time``, archiving plans and deletes by ``event_time``, the
-snapshot reads recent buckets and slots by ``minute``, the recent-alerts list by ``event_time``. All are date
-ranges. MongoDB serves them from these indexes; FerretDB does only when built with paylake's
-range-pushdown patch and when the index was created by such a build (the patch indexes SQL values, not
-JSON text). ``ensure`` recreates an index that the server does not use for a range, once, and otherwise
-warns: the job stays correct, but its reads then scan the whole collection.
+snapshot reads recent buckets and slots by ``minute``, the recent-alerts list by ``event_time``, the webhook's
+deliverer its backlog by ``webhook_queued_at``. All are date ranges. MongoDB serves them from these indexes;
+FerretDB does only when built with paylake's range-pushdown patch and when the index was created by such a
+build (the patch indexes SQL values, not JSON text). ``ensure`` recreates an index that the server does not
+use for a range, once, and otherwise warns: the job stays correct, but its reads then scan the whole
+collection.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from paylake import names
+from paylake.webhook import outbox
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ DATE_INDEXES = {  # collection -> fields, each with an ascending index named "<f
     names.TRANSACTIONS: ("ingest_time", "event_time"),
     names.KPI_MINUTES: ("minute",),
     names.KPI_SLOTS: ("minute",),
-    names.ALERTS: ("event_time",),
+    names.ALERTS: ("event_time", outbox.QUEUED),
 }
 # The probe asks for a range above every stored date, as selective as the real reads (new data only). A
 # bound at 1970 matches every row, and once FerretDB has run ANALYZE (each collStats does; the archive's

@@ -64,7 +64,7 @@ class Settings:
     model_path: Path | None = None
     airflow_port: int = 8080
     metrics_port: int = 9108  # `paylake metrics serve`, scraped by Prometheus
-    prometheus_port: int = 9090
+    prometheus_port: int = 9090  # the stack's Prometheus; 0: the stack starts none (tests' private stacks)
     dashboard_port: int = 8501
     dashboard_refresh_s: float = 5.0
     # The dashboard warns when the KPI snapshot is older than this: the loop publishes every few seconds, and

@@ -10,8 +10,9 @@ from typing import Any
 import redis
 from pymongo.database import Database
 
-from paylake import names
+from paylake import clock, names
 from paylake.mongo import insert_new
+from paylake.webhook import outbox
 
 
 def from_row(row: Any, run_id: str) -> dict[str, Any]:
@@ -30,28 +31,33 @@ def from_row(row: Any, run_id: str) -> dict[str, Any]:
     }
 
 
-def store(db: Database[Any], docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Store alerts by transaction id; return those that were new (a re-run does not repeat them).
+def store(db: Database[Any], docs: Sequence[dict[str, Any]], webhook: bool = False) -> list[dict[str, Any]]:
+    """Store alerts by transaction id; return those that were new (a re-run does not repeat them). With
+    ``webhook``, each is queued for the webhook in the same insert (paylake.webhook.outbox).
 
     Alerts are only raised for the run's new range, so a duplicate comes from a crashed attempt at the same
-    range: that first copy is kept.
+    range: that first copy is kept, with its delivery state.
     """
-    return [docs[i] for i in insert_new(db[names.ALERTS], docs)]
+    stored = outbox.queued(docs, clock.now()) if webhook else docs
+    return [stored[i] for i in insert_new(db[names.ALERTS], stored)]
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """An alert as it leaves paylake (the Redis list, the webhook): JSON types, the transaction id by name."""
+    event_time: datetime = doc["event_time"]
+    return {
+        "transaction_id": doc["_id"],
+        "event_time": event_time.astimezone(UTC).isoformat(),
+        "customer_id": doc["customer_id"],
+        "merchant_id": doc["merchant_id"],
+        "amount": doc["amount"],
+        "rules": doc["rules"],
+        "is_fraud": doc["is_fraud"],
+    }
 
 
 def recent_json(doc: dict[str, Any]) -> str:
-    event_time: datetime = doc["event_time"]
-    return json.dumps(
-        {
-            "transaction_id": doc["_id"],
-            "event_time": event_time.astimezone(UTC).isoformat(),
-            "customer_id": doc["customer_id"],
-            "merchant_id": doc["merchant_id"],
-            "amount": doc["amount"],
-            "rules": doc["rules"],
-            "is_fraud": doc["is_fraud"],
-        }
-    )
+    return json.dumps(public(doc))
 
 
 def push_recent(client: redis.Redis, docs: Sequence[dict[str, Any]]) -> None:
