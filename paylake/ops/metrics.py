@@ -126,6 +126,16 @@ def gates(r: Reading) -> Iterator[Metric]:
     yield failed
 
 
+def webhook(r: Reading) -> Iterator[Metric]:
+    if not r.mongo_up or not r.webhook:
+        return
+    oldest = r.webhook["oldest"]
+    yield from _gauge("paylake_alert_webhook_queued", "Alerts: fraud alerts waiting for the webhook.",
+                      float(r.webhook["queued"]))
+    yield from _gauge("paylake_alert_webhook_oldest_queued_age_seconds", "Alerts: age of the oldest undelivered one.",
+                      (r.at - oldest).total_seconds() if oldest else 0.0)
+
+
 def health(r: Reading) -> Iterator[Metric]:
     up = GaugeMetricFamily("paylake_exporter_store_up", "1 when the exporter could read the store.", labels=["store"])
     up.add_metric(["mongodb"], 1.0 if r.mongo_up else 0.0)
@@ -134,7 +144,7 @@ def health(r: Reading) -> Iterator[Metric]:
 
 
 def families(r: Reading) -> Iterator[Metric]:
-    for part in (generator, kpi, hot_store, archive, gates, health):
+    for part in (generator, kpi, hot_store, archive, gates, webhook, health):
         yield from part(r)
 
 

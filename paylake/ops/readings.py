@@ -40,6 +40,7 @@ class Reading:
     gates: dict[str, Any] = field(default_factory=dict)  # runs by result, the last run
     hot: dict[str, str] = field(default_factory=dict)  # names.HOT_SIZE hash
     snapshot_published_at: datetime | None = None
+    webhook: dict[str, Any] = field(default_factory=dict)  # queued alerts, the oldest's age (webhook set only)
 
 
 def _utc(value: Any) -> datetime | None:
@@ -94,6 +95,11 @@ def read_mongo(settings: Settings, out: Reading) -> None:
         _kpi(db, out)
         _archive(db, out)
         _gates(db, out)
+        if settings.alert_webhook:
+            from paylake.webhook.outbox import backlog
+
+            queued = backlog(db)
+            out.webhook = {"queued": queued.pending, "oldest": _utc(queued.oldest)}
         out.mongo_up = True
     except PyMongoError:
         out.mongo_up = False

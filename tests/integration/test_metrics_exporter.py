@@ -41,6 +41,7 @@ def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: s
 def test_counters_come_from_the_stores_and_a_retried_job_counts_once(  # type: ignore[no-untyped-def]
     spark, settings, mongo_db, redis_client, monkeypatch
 ) -> None:
+    settings = settings.with_overrides(alert_webhook="http://127.0.0.1:9/alerts")  # nobody there: alerts queue up
     seed_dimensions(mongo_db)
     records = make_records(300, T0, step=timedelta(seconds=20), amount=400.0)  # 400 > 4 x 40 x 1.11: "amount"
     insert(mongo_db, records)
@@ -75,6 +76,8 @@ def test_counters_come_from_the_stores_and_a_retried_job_counts_once(  # type: i
     lag = (datetime.now(UTC) - max(r["ingest_time"] for r in records)).total_seconds()
     assert value(first, "paylake_kpi_watermark_lag_seconds") == pytest.approx(lag, abs=30)
     assert value(first, "paylake_exporter_store_up", store="mongodb") == 1
+    assert value(first, "paylake_alert_webhook_queued") == mongo_db[names.ALERTS].count_documents({}) == 300
+    assert value(first, "paylake_alert_webhook_oldest_queued_age_seconds") > 0
 
     run_refresh(spark, settings)  # nothing new: the counters stay, in a restarted exporter too
     again = scrape(settings)
