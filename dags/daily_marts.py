@@ -12,9 +12,9 @@ every transaction of that date, hot (MongoDB) and cold (HDFS) alike, exactly onc
   Every gate run is recorded in MongoDB (`dq_results`) and shown on the dashboard.
 * `publish`: the staged marts replace the date's, one rename per mart; a crash is rolled forward by the next
   run. A re-run or a backfill of a date replaces it, never duplicates it.
-* Backfill: `airflow backfill create --dag-id daily_marts --from-date … --to-date …`, or by hand
-  `paylake marts build --from … --to …`. Catch-up is off so a new deployment does not build every date
-  since `start_date` by itself.
+* Backfill: `airflow backfill create --dag-id daily_marts --from-date … --to-date … --max-active-runs 1` (one
+  date at a time: a build holds the job's lock), or by hand `paylake marts build --from … --to …`. Catch-up
+  is off so a new deployment does not build every date since `start_date` by itself.
 
 Timeout and lock come from `paylake.jobs.DAILY_MARTS`; all logic lives in `paylake.marts`.
 """

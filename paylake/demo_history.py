@@ -61,7 +61,9 @@ def backfill_marts(airflow: str, env: dict[str, str], echo: Callable[[str], None
     scheduler runs them one after the other in the background."""
     first, last = history_range(datetime.now(UTC).date())
     argv = [airflow, "backfill", "create", "--dag-id", "daily_marts", "--from-date", first.isoformat(),
-            "--to-date", last.isoformat(), "--reprocess-behavior", "none"]
+            "--to-date", last.isoformat(), "--reprocess-behavior", "none",
+            # One date at a time: a build holds the job's lock, so parallel runs would only fail and retry.
+            "--max-active-runs", "1"]
     deadline = time.monotonic() + BACKFILL_WAIT_S
     while True:
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
