@@ -12,7 +12,7 @@ export PAYLAKE_JARS_DIR ?= $(CURDIR)/jars/lib
 setup:            ## install everything the stack, demo and tests need (idempotent, quick when done)
 	@bash scripts/setup.sh
 
-up: setup         ## start MongoDB-compatible server, Redis and HDFS on 127.0.0.1
+up: setup         ## start MongoDB-compatible server, Redis, HDFS, Spark Connect and Prometheus on 127.0.0.1
 	@$(BIN)/paylake stack up
 
 down:             ## stop everything `make up` / `make demo` started

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh Debian machine: Python venv, redis-server, Chromium, FerretDB, JVM jars.
+# Idempotent set-up for a fresh Debian machine: Python venv, redis-server, Prometheus, Chromium, FerretDB, JVM jars.
 # Each step is skipped when its output is newer than its inputs, so a second `make setup` takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,31 @@ apt_install() {
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+prometheus_server() {
+  command -v prometheus >/dev/null && return 0
+  # Debian's postinst enables and starts a system-wide prometheus on *:9090 (init script or systemd unit),
+  # while paylake's stack runs its own on 127.0.0.1. A policy-rc.d answering 101 ("forbidden"), honoured by
+  # invoke-rc.d and deb-systemd-invoke, keeps it from starting during the install (only when the machine
+  # has no policy of its own; ours is removed afterwards); the service is then stopped (in case a policy
+  # allowed it) and disabled, so no boot starts it either. --no-install-recommends leaves out the node
+  # exporter, another system service.
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  local policy=/usr/sbin/policy-rc.d
+  if [ -e "$policy" ]; then
+    apt_install prometheus
+  else
+    ( trap '$sudo rm -f "$policy"' EXIT
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy"
+      apt_install prometheus )
+  fi
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  else
+    $sudo service prometheus stop >/dev/null 2>&1 || true
+    $sudo update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
 }
 
 python_env() {
@@ -72,6 +97,7 @@ if ! command -v redis-server >/dev/null; then
   (service redis-server stop || pkill -x redis-server) >/dev/null 2>&1 || true
 fi
 command -v chromium >/dev/null || apt_install chromium chromium-driver fonts-liberation
+prometheus_server
 python_env
 ferretdb
 jvm_jars

@@ -1,1 +1,2 @@
-"""The local stack: real servers (MongoDB wire protocol, Redis, HDFS) started on 127.0.0.1."""
+"""The local stack: real servers (MongoDB wire protocol, Redis, HDFS, Spark Connect, Prometheus) started on
+127.0.0.1."""

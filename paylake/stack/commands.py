@@ -30,7 +30,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    stack = subparsers.add_parser("stack", help="run the local servers (MongoDB-compatible, Redis, HDFS)")
+    stack = subparsers.add_parser(
+        "stack", help="run the local servers (MongoDB-compatible, Redis, HDFS, Spark Connect, Prometheus)")
     actions = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
     for name, func, text in (
         ("up", _up, "start every server on 127.0.0.1 and wait until each answers"),

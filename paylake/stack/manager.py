@@ -9,6 +9,7 @@ from pathlib import Path
 from paylake.settings import Settings, load_settings
 from paylake.stack.checkout import JARS_DIR
 from paylake.stack.process import Service, free_port
+from paylake.stack.prometheus import prometheus_service
 from paylake.stack.servers import format_namenode, hdfs_services, mongo_service, redis_service
 from paylake.stack.spark_servers import connect_service
 
@@ -29,13 +30,15 @@ class ServiceStatus:
 
 def services(settings: Settings) -> list[Service]:
     """The stack's servers in start order (HDFS only when the cold store is hdfs://, the Spark Connect server
-    when jobs use one: PAYLAKE_SPARK_REMOTE)."""
+    when jobs use one: PAYLAKE_SPARK_REMOTE, Prometheus unless PAYLAKE_PROMETHEUS_PORT is 0)."""
     run_dir = settings.state_dir / "run"
     found = [mongo_service(settings, run_dir), redis_service(settings, run_dir)]
     if settings.cold_is_hdfs:
         found += hdfs_services(settings, run_dir)
     if settings.spark_connect_url:
         found.append(connect_service(settings, run_dir))
+    if settings.prometheus_port:
+        found.append(prometheus_service(settings, run_dir))
     return found
 
 
@@ -51,7 +54,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> list[ServiceS
 
 # Every server the stack may run, in start order. Stopping needs only a name (its pid file), not what starting
 # needs: a stack whose FerretDB binary or jars went away (`make clean`, a rebuild) still stops.
-SERVERS = ("mongo", "redis", "hdfs-namenode", "hdfs-datanode", "spark-connect")
+SERVERS = ("mongo", "redis", "hdfs-namenode", "hdfs-datanode", "spark-connect", "prometheus")
 
 
 def down(settings: Settings, echo: Callable[[str], None] = print) -> None:
@@ -68,7 +71,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
 
 def private_settings(state_dir: Path, mongo_db: str = "paylake") -> Settings:
     """Settings for a private stack on free ports with its state in ``state_dir`` (tests and benchmarks:
-    never the developer's running stack)."""
+    never the developer's running stack). No Prometheus: tests of it start their own, with short intervals."""
     ports: set[int] = set()
     while len(ports) < 8:
         ports.add(free_port())
@@ -85,4 +88,5 @@ def private_settings(state_dir: Path, mongo_db: str = "paylake") -> Settings:
         spark_remote=f"sc://127.0.0.1:{connect}",
         jars_dir=JARS_DIR,
         model_path=state_dir / "models" / "ctgan.pkl",
+        prometheus_port=0,
     )

@@ -80,11 +80,13 @@ def _env(settings: Settings, bin_dir: Path) -> dict[str, str]:
 def test_the_installed_package_is_not_the_checkout(installed: Path, tmp_path: Path) -> None:
     done = subprocess.run([str(installed / "python"), "-c",
                            "import paylake, paylake.data as d, paylake.jobs.main as m, paylake.dashboard.commands as c;"
-                           "print(paylake.__file__, d.REFERENCE_CSV.exists(), m.__file__, c.APP.exists())"],
+                           "import paylake.ops as o;"
+                           "print(paylake.__file__, d.REFERENCE_CSV.exists(), m.__file__, c.APP.exists(),"
+                           " o.RULES_FILE.exists())"],
                           capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, check=True)
-    where, csv, main, app = done.stdout.split()
+    where, csv, main, app, rules = done.stdout.split()
     assert not where.startswith(str(CHECKOUT)) and str(installed.parent) in where
-    assert csv == app == "True" and str(installed.parent) in main
+    assert csv == app == rules == "True" and str(installed.parent) in main
 
 
 def test_kpi_refresh_and_every_dag_run_from_the_wheel(  # type: ignore[no-untyped-def]

@@ -92,13 +92,16 @@ def test_up_then_down_leaves_no_process(tmp_path) -> None:  # type: ignore[no-un
         cold_uri=f"file://{tmp_path}/cold",
         spark_remote=f"sc://127.0.0.1:{free_port()}",
         jars_dir=JARS_DIR,
+        prometheus_port=free_port(),
+        metrics_port=free_port(),
     )
     try:
         statuses = manager.up(own, echo=lambda _line: None)
-        assert [s.name for s in statuses] == ["mongo", "redis", "spark-connect"] and all(s.healthy for s in statuses)
+        assert [s.name for s in statuses] == ["mongo", "redis", "spark-connect", "prometheus"]
+        assert all(s.healthy for s in statuses)
         pids = [s.pid for s in statuses]
         assert manager.up(own, echo=lambda _line: None) == statuses  # idempotent: nothing restarted
-    finally:  # a failed assertion must not leave three servers behind
+    finally:  # a failed assertion must not leave four servers behind
         manager.down(own, echo=lambda _line: None)
     assert not any(group_alive(pid) for pid in pids if pid)
-    assert [(s.pid, s.healthy) for s in manager.status(own)] == [(None, False)] * 3
+    assert [(s.pid, s.healthy) for s in manager.status(own)] == [(None, False)] * 4

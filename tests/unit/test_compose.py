@@ -9,11 +9,13 @@ import subprocess
 
 import yaml
 
+from paylake.ops import RULES_FILE
 from paylake.settings import Settings
 from paylake.stack.checkout import CHECKOUT
+from paylake.stack.prometheus import JOB
 
 COMPOSE = CHECKOUT / "docker-compose.yml"
-APP_SERVICES = {"generator", "dashboard", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"}
+APP_SERVICES = {"generator", "dashboard", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "exporter"}
 REQUIRED_APP_VARS = {
     "PAYLAKE_MONGO_URI",
     "PAYLAKE_REDIS_URL",
@@ -49,6 +51,19 @@ def test_app_services_get_every_address_the_code_reads() -> None:
         assert set(env) >= REQUIRED_APP_VARS, f"{name} lacks {REQUIRED_APP_VARS - set(env)}"
         unknown = {k for k in env if k.startswith("PAYLAKE_")} - known
         assert not unknown, f"{name} sets variables no code reads: {unknown}"
+
+
+def test_prometheus_loads_the_packaged_rules_and_scrapes_the_exporter() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    prometheus, exporter = compose["services"]["prometheus"], compose["services"]["exporter"]
+    mounted = {c["source"]: c["target"] for c in prometheus["configs"]}
+    assert (CHECKOUT / compose["configs"]["prometheus-rules"]["file"]).resolve() == RULES_FILE
+    assert f"--config.file={mounted['prometheus-config']}" in prometheus["command"]
+    config = yaml.safe_load(compose["configs"]["prometheus-config"]["content"])
+    assert config["rule_files"] == [mounted["prometheus-rules"]]
+    [job] = config["scrape_configs"]
+    assert job["job_name"] == JOB and job["static_configs"] == [{"targets": ["exporter:9108"]}]
+    assert exporter["command"][-2:] == ["--address", "0.0.0.0"]  # reachable from the prometheus container
 
 
 def test_no_secret_has_a_default() -> None:
