@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 ALERTS = {
     "PaylakeKpiSnapshotStale", "PaylakeKpiWatermarkLagHigh", "PaylakeHotStoreOverThreshold", "PaylakeArchiveFailing",
     "PaylakeArchiveStuck", "PaylakeArchiveNotRunning", "PaylakeDeadLettersRising", "PaylakeGeneratorStopped",
-    "PaylakeDataQualityGateFailed", "PaylakeExporterStoreDown", "PaylakeExporterDown",
+    "PaylakeDataQualityGateFailed", "PaylakeExporterStoreDown", "PaylakeExporterDown", "PaylakeAlertWebhookBacklog",
 }
 TARGET = 'job="paylake",instance="127.0.0.1:9108"'
 TARGET_LABELS = {"job": "paylake", "instance": "127.0.0.1:9108"}
@@ -196,6 +196,12 @@ CASES: dict[str, tuple[list[dict[str, str]], list[dict[str, Any]]]] = {
         [_series("paylake_dq_last_run_passed", "1x10 0x10")],
         [_fires("2m", "PaylakeDataQualityGateFailed"),
          _fires("4m", "PaylakeDataQualityGateFailed", _on_target("PaylakeDataQualityGateFailed"))],
+    ),
+    # Delivered within seconds until 2m, then the receiver is down: 300 s old at 7m, firing 5 m after.
+    "the webhook's receiver is down": (
+        [_series("paylake_alert_webhook_oldest_queued_age_seconds", "0x8 0+15x60")],
+        [_fires("11m", "PaylakeAlertWebhookBacklog"),
+         _fires("13m", "PaylakeAlertWebhookBacklog", _on_target("PaylakeAlertWebhookBacklog"))],
     ),
     "mongodb unreadable": (
         [_series("paylake_exporter_store_up", "1x4 0x10", store="mongodb"),
