@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo.database import Database
@@ -56,21 +56,50 @@ def _latest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
             "rows": [{k: _jsonable(v) for k, v in r.items() if k != "date"} for r in rows]}
 
 
-def marts_payload(settings: Settings) -> dict[str, Any]:
-    """The MARTS_HISTORY document: ``days``, ``top_merchants`` and ``segments`` (None when not built yet)."""
-    import duckdb
+def _tables(settings: Settings, latest: date) -> dict[str, Any]:
+    """What the dashboard needs, read by pyarrow with partition filters into memory: the last HISTORY_DAYS
+    dates of daily_summary (the date rows), the latest date of the other marts. The filters keep a build's
+    cost from growing with the dates published. And DuckDB then scans memory only: scanning a dataset on a
+    Python filesystem (fsspec WebHDFS) itself deadlocked now and then, its thread holding the GIL inside
+    pyarrow's scanner while an Arrow I/O thread waited for the GIL to call fsspec (bench/marts.py: 2 builds
+    of 30 hung); pyarrow's own ``to_table`` releases the GIL while it waits."""
+    import pyarrow.dataset as ds
 
     from paylake.marts import views
 
+    first = latest - timedelta(days=HISTORY_DAYS - 1)
+    filters = {"daily_summary": (ds.field("date") >= first) & (ds.field("date") <= latest)
+               & ds.field("category").is_null(),
+               "merchant_daily": ds.field("date") == latest, "customer_segments": ds.field("date") == latest}
+    out = {}
+    for mart, only in filters.items():
+        found = views.mart_dataset(settings, mart)
+        if found is not None:
+            out[mart] = found.to_table(filter=only)
+    return out
+
+
+def marts_payload(settings: Settings, latest: date | None) -> dict[str, Any]:
+    """The MARTS_HISTORY document up to the ``latest`` published date: ``days``, ``top_merchants`` and
+    ``segments`` (empty / None before the first)."""
+    import duckdb
+
+    tables = _tables(settings, latest) if latest else {}
     con = duckdb.connect()
     try:
-        found = set(views.register(con, settings))
-        got = {part: _rows(con, sql) if mart in found else [] for part, (mart, sql) in QUERIES.items()}
+        for mart, table in tables.items():
+            con.register(mart, table)
+        got = {part: _rows(con, sql) if mart in tables else [] for part, (mart, sql) in QUERIES.items()}
     finally:
         con.close()
     return {"updated_at": now().isoformat(),
             "days": [{k: _jsonable(v) for k, v in d.items()} for d in reversed(got["days"])],
             "top_merchants": _latest(got["top_merchants"]), "segments": _latest(got["segments"])}
+
+
+def latest_published(db: Database[Any]) -> date | None:
+    newest = next(iter(db[names.MART_DATES].find({"state": "published"}, {"_id": 1}).sort("_id", -1).limit(1)), None)
+    return date.fromisoformat(newest["_id"]) if newest else None
 
 
 def gate_json(doc: dict[str, Any]) -> str:
@@ -80,7 +109,7 @@ def gate_json(doc: dict[str, Any]) -> str:
 def publish(settings: Settings, db: Database[Any]) -> bool:
     """Write the marts history and the gate runs to Redis; False (with a warning) when Redis is down: the
     records stay in MongoDB and the cold store, and the next run publishes them."""
-    payload = marts_payload(settings)
+    payload = marts_payload(settings, latest_published(db))
     runs = results.recent(db)
     client = cache.connect(settings.redis_url)
     try:
