@@ -100,7 +100,10 @@ def connect(
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("hot_arrow", hot)
-    con.register("cold_arrow", cold)
+    # The (date-pruned) cold rows in memory: DuckDB scanning a dataset on a Python filesystem (fsspec WebHDFS)
+    # can deadlock, its thread holding the GIL in pyarrow's scanner while an Arrow I/O thread waits for it
+    # (seen in bench/marts.py); pyarrow's own to_table releases the GIL. Use --from/--to on big archives.
+    con.register("cold_arrow", cold.to_table() if found is not None and settings.cold_is_hdfs else cold)
     con.execute("CREATE TEMP VIEW archive AS SELECT * FROM cold_arrow")
     dedupe = ""
     if in_flight:  # only then is an anti-join needed, and only against those batches' partitions

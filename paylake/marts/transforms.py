@@ -133,15 +133,13 @@ def hourly_patterns(rows: DataFrame) -> DataFrame:
 
 
 def _score(order: Column) -> Column:
-    """1..RFM_SCORES by percent rank (ties share a score, unlike ntile's arbitrary split)."""
-    import warnings
-
+    """1..RFM_SCORES by percent rank (ties share a score, unlike ntile's arbitrary split). One window over
+    every customer of the trailing window, so one partition: meant, and small (job.run silences Spark's
+    warning about it)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    with warnings.catch_warnings():  # one row per customer of the window in one partition: meant, and small
-        warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
-        rank = F.percent_rank().over(Window.orderBy(order))
+    rank = F.percent_rank().over(Window.orderBy(order))
     return F.least(F.lit(RFM_SCORES), (F.floor(rank * RFM_SCORES) + 1)).cast("int")
 
 

@@ -36,7 +36,9 @@ def register(con: duckdb.DuckDBPyConnection, settings: Settings, wanted: set[str
             continue
         found = mart_dataset(settings, mart)
         if found is not None:
-            con.register(f"{mart}_arrow", found)
+            # In memory (marts are small): DuckDB scanning a dataset on the Python (fsspec WebHDFS) filesystem
+            # can deadlock on the GIL with Arrow's I/O threads (../FACTS.md; bench/marts.py saw it).
+            con.register(f"{mart}_arrow", found.to_table())
             con.execute(f"CREATE TEMP VIEW {mart} AS SELECT * FROM {mart}_arrow")
             added.append(mart)
     return added
