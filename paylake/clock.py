@@ -9,5 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def as_utc(value: object) -> datetime | None:
+    """A stored date as an aware UTC datetime (a naive one is UTC); None for anything that is not a date."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def now() -> datetime:
     return datetime.now(UTC)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from bson import json_util
+from pymongo import MongoClient
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 from pymongo.operations import ReplaceOne, UpdateOne
 
@@ -16,6 +19,21 @@ from pymongo.operations import ReplaceOne, UpdateOne
 # upsert of a few thousand alerts. Keep every bulk write well under that.
 BULK_CHUNK = 50
 DUPLICATE_KEY = 11000  # the server's error code for an insert whose _id is taken
+
+if TYPE_CHECKING:
+    from paylake.settings import Settings
+
+
+@contextmanager
+def open_db(settings: Settings, timeout_ms: int | None = None) -> Iterator[Database[Any]]:
+    """paylake's database (timezone-aware dates, as every reader expects), its client closed on exit;
+    ``timeout_ms`` bounds server selection for readers that must not hang on a down server."""
+    extra: dict[str, Any] = {"serverSelectionTimeoutMS": timeout_ms} if timeout_ms else {}
+    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True, **extra)
+    try:
+        yield client[settings.mongo_db]
+    finally:
+        client.close()
 
 
 def bulk_write_chunked(

@@ -155,14 +155,11 @@ def spark_views(
     from pyspark.sql import types as T
 
     from paylake.archive.coldfs import open_cold
-    from paylake.mongo import match_pipeline
+    from paylake.mongo import match_pipeline, open_db
     from paylake.spark import read_mongo
 
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        complete = sorted(manifest.complete_ids(client[settings.mongo_db]))
-    finally:
-        client.close()
+    with open_db(settings) as db:
+        complete = sorted(manifest.complete_ids(db))
     bounds = {k: v for k, v in (("$gte", start), ("$lt", end)) if v is not None}
     pipeline = match_pipeline({"event_time": bounds}) if bounds else None
     # Every field nullable: a document breaking the schema reaches SQL and the marts' gates as it is.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import AbstractContextManager
 from datetime import date, timedelta
 from typing import Any
 
@@ -38,24 +39,18 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client() -> tuple[Any, Any]:
-    from pymongo import MongoClient
-
+def _db() -> AbstractContextManager[Any]:
+    from paylake.mongo import open_db
     from paylake.settings import load_settings
 
-    settings = load_settings()
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    return client, client[settings.mongo_db]
+    return open_db(load_settings())
 
 
 def _status(args: argparse.Namespace) -> int:
     from paylake.marts import results, store
 
-    client, db = _client()
-    try:
+    with _db() as db:
         docs, last = store.published(db), results.recent(db, 1)
-    finally:
-        client.close()
     print(f"{len([d for d in docs if d.get('published_run')])} dates published")
     for d in docs[-args.last:]:
         when = f", published {d['published_at']:%Y-%m-%d %H:%M:%S}" if d.get("published_at") else ""
@@ -69,11 +64,8 @@ def _status(args: argparse.Namespace) -> int:
 def _gates(args: argparse.Namespace) -> int:
     from paylake.marts import results
 
-    client, db = _client()
-    try:
+    with _db() as db:
         runs = results.recent(db, args.last, args.date)
-    finally:
-        client.close()
     for r in runs:
         print(f"{r['_id']} for {r['date']} at {r['finished_at']:%Y-%m-%d %H:%M:%S}: "
               f"{'passed' if r['passed'] else 'FAILED'}")

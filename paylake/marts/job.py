@@ -16,11 +16,12 @@ import json
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import faults
@@ -29,6 +30,7 @@ from paylake.clock import now
 from paylake.jobs import DAILY_MARTS
 from paylake.lock import job_lock
 from paylake.marts import gates, history, reads, results, store, transforms
+from paylake.mongo import open_db
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
@@ -113,25 +115,29 @@ def build(spark: SparkSession, settings: Settings, db: Database[Any], fs: ColdFS
     faults.maybe_fail("gates")
 
 
-def run(spark: SparkSession, settings: Settings, day: date | str, publish: bool = True) -> BuildResult:
-    """Build (and unless ``publish`` is False, publish) the marts of ``day`` under the job's lock. The
-    gate runs and the history are mirrored to Redis whatever the outcome."""
-    started, out = time.monotonic(), BuildResult(as_date(day).isoformat())
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        db, fs = client[settings.mongo_db], open_cold(settings)
+@contextmanager
+def _locked(settings: Settings, out: BuildResult) -> Iterator[tuple[Database[Any], ColdFS]]:
+    """The job's lock, with recovery first (dates left publishing, orphaned staging); on the way out, the
+    gate runs and the history mirrored to Redis whatever the outcome."""
+    with open_db(settings) as db:
+        fs = open_cold(settings)
         try:
-            with job_lock(db, DAILY_MARTS), warnings.catch_warnings():
-                # customer_segments ranks every customer in one window partition on purpose (transforms._score);
-                # Spark Connect warns when a plan holding it is sent, at each action.
-                warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
+            with job_lock(db, DAILY_MARTS):
                 out.recovered = store.recover(fs, db)
-                build(spark, settings, db, fs, out)
-                out.published = publish and store.publish(fs, db, as_date(day), out.run_id)
+                yield db, fs
         finally:
             history.publish(settings, db)
-    finally:
-        client.close()
+
+
+def run(spark: SparkSession, settings: Settings, day: date | str, publish: bool = True) -> BuildResult:
+    """Build (and unless ``publish`` is False, publish) the marts of ``day`` under the job's lock."""
+    started, out = time.monotonic(), BuildResult(as_date(day).isoformat())
+    with _locked(settings, out) as (db, fs), warnings.catch_warnings():
+        # customer_segments ranks every customer in one window partition on purpose (transforms._score);
+        # Spark Connect warns when a plan holding it is sent, at each action.
+        warnings.filterwarnings("ignore", message=".*No Partition Defined for Window")
+        build(spark, settings, db, fs, out)
+        out.published = publish and store.publish(fs, db, as_date(day), out.run_id)
     out.seconds = round(time.monotonic() - started, 2)
     return out
 
@@ -139,14 +145,7 @@ def run(spark: SparkSession, settings: Settings, day: date | str, publish: bool 
 def publish_staged(settings: Settings, day: date | str, run_id: str) -> BuildResult:
     """The DAG's publish task: install ``run_id``'s staged marts of ``day`` (no Spark needed)."""
     started, out = time.monotonic(), BuildResult(as_date(day).isoformat(), run_id)
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        db, fs = client[settings.mongo_db], open_cold(settings)
-        with job_lock(db, DAILY_MARTS):
-            out.recovered = store.recover(fs, db)
-            out.published = store.publish(fs, db, as_date(day), run_id)
-        history.publish(settings, db)
-    finally:
-        client.close()
+    with _locked(settings, out) as (db, fs):
+        out.published = store.publish(fs, db, as_date(day), run_id)
     out.seconds = round(time.monotonic() - started, 2)
     return out

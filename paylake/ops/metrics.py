@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from paylake.archive.size import MB
+from paylake.clock import as_utc
 from paylake.ops import readings
 from paylake.ops.readings import Reading
 from paylake.settings import Settings
@@ -46,12 +47,12 @@ def generator(r: Reading) -> Iterator[Metric]:
                        ("failed", "records the generator could not store (spilled to a file)"),
                        ("duplicate", "records whose id was already stored")):
         yield from _counter(f"paylake_generator_{field}_total", f"Generator: {doc}.", float(g.get(field, 0)))
-    updated = readings._utc(g.get("updated_at"))
+    updated = as_utc(g.get("updated_at"))
     fresh = updated is not None and (r.at - updated).total_seconds() < GENERATOR_RATE_STALE_S
     yield from _gauge("paylake_generator_rate_per_second", "Generator: transactions stored per second, now.",
                       float(g.get("rate_per_s", 0.0)) if fresh else 0.0)
     yield from _gauge("paylake_generator_last_insert_timestamp_seconds", "Generator: when it last stored one.",
-                      _stamp(readings._utc(g.get("last_insert_at"))))
+                      _stamp(as_utc(g.get("last_insert_at"))))
 
 
 def kpi(r: Reading) -> Iterator[Metric]:
@@ -118,7 +119,7 @@ def gates(r: Reading) -> Iterator[Metric]:
     yield from _gauge("paylake_dq_last_run_passed", "Data quality: 1 when the last gate run passed, else 0.",
                       1.0 if last.get("passed") else 0.0)
     yield from _gauge("paylake_dq_last_run_timestamp_seconds", "Data quality: when the last gate run finished.",
-                      _stamp(readings._utc(last.get("finished_at"))))
+                      _stamp(as_utc(last.get("finished_at"))))
     failed = GaugeMetricFamily("paylake_dq_check_offending_rows", "Data quality: offending rows per check, last run.",
                                labels=["check"])
     for check in last.get("checks", []):

@@ -9,17 +9,17 @@ that cannot be read leaves its fields None and is reported as down; the rest is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from paylake import cache, names
-from paylake.clock import now
+from paylake.clock import as_utc, now
 from paylake.kpi.rules import RULES
+from paylake.mongo import open_db
 from paylake.settings import Settings
 
 MONGO_TIMEOUT_MS = 2_000
@@ -43,15 +43,9 @@ class Reading:
     webhook: dict[str, Any] = field(default_factory=dict)  # queued alerts, the oldest's age (webhook set only)
 
 
-def _utc(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _kpi(db: Database[Any], out: Reading) -> None:
     state = {d["_id"]: d for d in db[names.KPI_STATE].find({"_id": {"$in": ["watermark", "totals", "last_refresh"]}})}
-    out.watermark = _utc(state.get("watermark", {}).get("ingest_time"))
+    out.watermark = as_utc(state.get("watermark", {}).get("ingest_time"))
     out.last_refresh = state.get("last_refresh", {})
     totals = state.get("totals")
     if totals is not None:
@@ -69,12 +63,12 @@ def _archive(db: Database[Any], out: Reading) -> None:
             done["batches"] += 1
             done["rows"] += int(b.get("rows") or 0)
             done["bytes"] += int(b.get("bytes") or 0)
-            finished = _utc(times.get("complete"))
+            finished = as_utc(times.get("complete"))
             if finished and (done["last_success"] is None or finished > done["last_success"]):
                 done["last_success"] = finished
         else:
             done["unfinished"] += 1
-            planned = _utc(times.get("planned"))
+            planned = as_utc(times.get("planned"))
             if planned and (done["oldest_unfinished"] is None or planned < done["oldest_unfinished"]):
                 done["oldest_unfinished"] = planned
     out.archive = done
@@ -88,23 +82,24 @@ def _gates(db: Database[Any], out: Reading) -> None:
 
 
 def read_mongo(settings: Settings, out: Reading) -> None:
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=MONGO_TIMEOUT_MS)
     try:
-        db = client[settings.mongo_db]
-        out.generator = db[names.GENERATOR_STATS].find_one({"_id": "totals"}) or {}
-        _kpi(db, out)
-        _archive(db, out)
-        _gates(db, out)
-        if settings.alert_webhook:
-            from paylake.webhook.outbox import backlog
-
-            queued = backlog(db)
-            out.webhook = {"queued": queued.pending, "oldest": _utc(queued.oldest)}
+        with open_db(settings, MONGO_TIMEOUT_MS) as db:
+            _read_db(settings, db, out)
         out.mongo_up = True
     except PyMongoError:
         out.mongo_up = False
-    finally:
-        client.close()
+
+
+def _read_db(settings: Settings, db: Database[Any], out: Reading) -> None:
+    out.generator = db[names.GENERATOR_STATS].find_one({"_id": "totals"}) or {}
+    _kpi(db, out)
+    _archive(db, out)
+    _gates(db, out)
+    if settings.alert_webhook:
+        from paylake.webhook.outbox import backlog
+
+        queued = backlog(db)
+        out.webhook = {"queued": queued.pending, "oldest": as_utc(queued.oldest)}
 
 
 def read_redis(settings: Settings, out: Reading) -> None:
