@@ -9,7 +9,7 @@ while MongoDB is away (the generator itself then waits, see ingest.py).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from pymongo.errors import PyMongoError
@@ -20,7 +20,7 @@ from paylake.generator.ingest import Counts
 
 FLUSH_S = 1.0
 STATS_ID = "totals"
-FIELDS = ("generated", "inserted", "duplicate", "dead_lettered", "failed")
+FIELDS = tuple(f.name for f in fields(Counts) if f.name != "seconds")  # the counts; seconds is not additive
 
 
 class StatsRecorder:
