@@ -1,0 +1,240 @@
+"""The moving parts of bench/soak.py: the stack, the three workloads on their cadences, the sampler, the plot.
+
+Workloads are the commands a user runs, as child processes, on the cadence of their DAGs (Airflow itself is
+not started: its scheduler would cost the 2 cores more than the work it schedules):
+  generator  `paylake generate --rate R --duration S` (event time = wall clock);
+  KPI        `paylake kpi refresh --for-s 300` back to back: what each 5-minute kpi_refresh run's task does
+             (a refresh every PAYLAKE_KPI_PERIOD_S on the Spark Connect server);
+  archive    `paylake archive run` every ``archive_every`` seconds (the archiving DAG's 5 minutes by default):
+             over the threshold it moves the oldest counted slices to HDFS until the low-water mark.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from pymongo import MongoClient
+
+from paylake import names
+from paylake.archive import size
+from paylake.settings import Settings, settings_env
+
+KPI_RUN_S = 300  # one kpi_refresh DAG run's loop
+
+
+def paylake(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "paylake"), *args]
+
+
+@dataclass
+class ArchiveRun:
+    started_s: float  # since the soak's start
+    seconds: float
+    exit_code: int
+    moved: int  # documents the run archived (the manifest's complete rows it added)
+
+
+@dataclass
+class Sample:
+    t_s: float  # since the soak's start
+    inserted: int  # the generator's persisted count (generator_stats)
+    archived: int  # rows of complete archive batches (deleted from the hot store)
+    hot_mb: float  # (inserted - archived) x the measured bytes per document
+    backlog: int  # hot documents above the low-water mark: what the next archive run has to move
+    lag_s: float | None  # now - the published KPI watermark; None before the first publish
+    cpu_pct: float  # the machine's, since the previous sample
+
+
+@dataclass
+class Workloads:
+    """The processes and threads of one soak; ``stop`` ends the KPI and archive cadences."""
+
+    env: dict[str, str]
+    archive_every: float
+    started: float = field(default_factory=time.monotonic)
+    stop: threading.Event = field(default_factory=threading.Event)
+    archive_runs: list[ArchiveRun] = field(default_factory=list)
+    kpi_failures: int = 0
+    threads: list[threading.Thread] = field(default_factory=list)
+    current: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, rate: float, seconds: float) -> subprocess.Popen[bytes]:
+        generator = subprocess.Popen(paylake("generate", "--rate", f"{rate:g}", "--duration", f"{seconds:g}"),
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for target in (self._kpi, self._archive):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        return generator
+
+    def _kpi(self) -> None:
+        while not self.stop.is_set():
+            proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", str(KPI_RUN_S)), env=self.env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.current["kpi"] = proc
+            if proc.wait() != 0 and not self.stop.is_set():
+                self.kpi_failures += 1
+                self.stop.wait(5)  # a down server: the next run retries, as Airflow's retry would
+
+    def _archive(self) -> None:
+        while not self.stop.wait(self.archive_every):
+            begin = time.monotonic()
+            before = archived_rows(self.env)
+            proc = subprocess.run(paylake("archive", "run"), env=self.env, capture_output=True, check=False)
+            self.archive_runs.append(ArchiveRun(begin - self.started, time.monotonic() - begin, proc.returncode,
+                                                archived_rows(self.env) - before))
+            if proc.returncode:
+                sys.stderr.write(proc.stderr.decode(errors="replace")[-2000:])
+
+    def finish(self) -> None:
+        """Stop the cadences: the KPI loop is stopped (crash-safe: the final refresh redoes what it held),
+        an archive run in progress is waited for."""
+        self.stop.set()
+        kpi = self.current.get("kpi")
+        if kpi is not None and kpi.poll() is None:
+            kpi.terminate()
+        for thread in self.threads:
+            thread.join(timeout=900)
+
+
+def _db(env: dict[str, str]) -> tuple[MongoClient[Any], Any]:
+    client: MongoClient[Any] = MongoClient(env["PAYLAKE_MONGO_URI"], serverSelectionTimeoutMS=10_000)
+    return client, client[env["PAYLAKE_MONGO_DB"]]
+
+
+def archived_rows(env: dict[str, str]) -> int:
+    client, db = _db(env)
+    try:
+        done = db[names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"rows": 1})
+        return sum(int(d.get("rows") or 0) for d in done)
+    finally:
+        client.close()
+
+
+def inserted(env: dict[str, str]) -> int:
+    client, db = _db(env)
+    try:
+        doc = db[names.GENERATOR_STATS].find_one({"_id": "totals"}) or {}
+        return int(doc.get("inserted", 0))
+    finally:
+        client.close()
+
+
+def measured_doc_bytes(settings: Settings) -> float:
+    """Bytes per hot document by collStats (a scan on FerretDB: measured once, when a few thousand exist)."""
+    client: MongoClient[Any] = MongoClient(settings.mongo_uri)
+    try:
+        report = size.measure(client[settings.mongo_db], settings)
+        return report.data_bytes / max(report.docs, 1)
+    finally:
+        client.close()
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _lag_s(client: redis.Redis) -> float | None:
+    version = client.get(names.KPI_CURRENT)
+    if version is None:
+        return None
+    mark = client.hget(names.kpi_snapshot_key(_text(version), "meta"), "watermark")
+    if not mark:
+        return None
+    return (datetime.now(UTC) - datetime.fromisoformat(_text(mark))).total_seconds()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Sampler(threading.Thread):
+    """Every ``every_s``: counts from MongoDB, the KPI watermark's age from Redis, the machine's CPU."""
+
+    def __init__(self, settings: Settings, work: Workloads, doc_bytes: float, every_s: float) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.work, self.doc_bytes, self.every_s = settings, work, doc_bytes, every_s
+        self.samples: list[Sample] = []
+
+    def run(self) -> None:
+        r = redis.Redis.from_url(self.settings.redis_url, socket_timeout=5)
+        busy, total = _cpu_ticks()
+        while not self.work.stop.wait(self.every_s):
+            now_busy, now_total = _cpu_ticks()
+            cpu = 100.0 * (now_busy - busy) / max(now_total - total, 1)
+            busy, total = now_busy, now_total
+            ins, arc = inserted(self.work.env), archived_rows(self.work.env)
+            hot_mb = (ins - arc) * self.doc_bytes / size.MB
+            low_water_docs = self.settings.hot_low_water * self.settings.hot_max_mb * size.MB / self.doc_bytes
+            backlog = max(0, int(ins - arc - low_water_docs))
+            self.samples.append(Sample(time.monotonic() - self.work.started, ins, arc, hot_mb, backlog, _lag_s(r), cpu))
+
+
+def soak_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, **settings_env(settings)}
+
+
+MODEL = Path(__file__).resolve().parent.parent / ".state" / "models" / "ctgan.pkl"  # the demo's
+
+
+def quiet(argv: list[str], env: dict[str, str]) -> str:
+    """Run a paylake command; its stdout, or its stderr's tail in the error."""
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(argv[1:])} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def ensure_model(env: dict[str, str], model: Path) -> None:
+    if not model.exists():
+        subprocess.run(paylake("train", "--quick"), env=env, check=True)
+
+
+def first_doc_bytes(settings: Settings, generator: subprocess.Popen[bytes], docs: int = 5_000) -> float:
+    """Bytes per document, measured once a few thousand are in (or the generator ended)."""
+    env = soak_env(settings)
+    while inserted(env) < docs and generator.poll() is None:
+        time.sleep(1)
+    return measured_doc_bytes(settings)
+
+
+@dataclass(frozen=True)
+class Final:
+    generated: int  # the generator's inserted count (no bad records in a soak)
+    hot: int
+    cold: int  # rows of complete archive batches
+    distinct: int  # distinct transaction ids over hot ∪ cold
+    kpi_count: int  # the published all-time count
+
+    @property
+    def exact(self) -> bool:
+        return self.generated == self.hot + self.cold == self.distinct == self.kpi_count
+
+
+def final_counts(settings: Settings, env: dict[str, str]) -> Final:
+    """After the stream: one refresh counting everything ingested, then the counts exactly once is judged on
+    (hot documents, complete cold rows, distinct ids over hot ∪ cold by `paylake query`, the KPI all-time)."""
+    quiet(paylake("kpi", "refresh"), env)
+    sql = "SELECT count(DISTINCT transaction_id) AS ids FROM transactions"
+    ids = quiet(paylake("query", "--engine", "spark", "--format", "csv", sql), env).split()[-1]
+    client, db = _db(env)
+    try:
+        hot = db[names.TRANSACTIONS].count_documents({})
+    finally:
+        client.close()
+    r = redis.Redis.from_url(settings.redis_url)
+    version = r.get(names.KPI_CURRENT)
+    count = r.hget(names.kpi_headline_key(_text(version), "all"), "count") if version else None
+    return Final(inserted(env), hot, archived_rows(env), int(ids), int(count or 0))
