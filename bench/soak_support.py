@@ -65,11 +65,12 @@ class Workloads:
     archive_runs: list[ArchiveRun] = field(default_factory=list)
     kpi_failures: int = 0
     threads: list[threading.Thread] = field(default_factory=list)
-    current: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, rate: float, seconds: float) -> subprocess.Popen[bytes]:
+        log = open(Path(self.env["PAYLAKE_STATE_DIR"]) / "generator.log", "wb")  # noqa: SIM115 (the child's)
         generator = subprocess.Popen(paylake("generate", "--rate", f"{rate:g}", "--duration", f"{seconds:g}"),
-                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()  # the child holds its own descriptor
         for target in (self._kpi, self._archive):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
@@ -80,8 +81,12 @@ class Workloads:
         while not self.stop.is_set():
             proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", str(KPI_RUN_S)), env=self.env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.current["kpi"] = proc
-            if proc.wait() != 0 and not self.stop.is_set():
+            while proc.poll() is None:
+                if self.stop.wait(1):  # the soak is over: stopped mid-refresh, the final refresh redoes it
+                    proc.terminate()
+                    proc.wait()
+                    return
+            if proc.returncode != 0:
                 self.kpi_failures += 1
                 self.stop.wait(5)  # a down server: the next run retries, as Airflow's retry would
 
@@ -99,9 +104,6 @@ class Workloads:
         """Stop the cadences: the KPI loop is stopped (crash-safe: the final refresh redoes what it held),
         an archive run in progress is waited for."""
         self.stop.set()
-        kpi = self.current.get("kpi")
-        if kpi is not None and kpi.poll() is None:
-            kpi.terminate()
         for thread in self.threads:
             thread.join(timeout=900)
 
