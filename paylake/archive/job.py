@@ -2,7 +2,8 @@
 
 Per batch (states in the manifest, see manifest.py):
   planned   manifest document created (range, KPI watermark at plan time)
-  written   Spark wrote Parquet to ``_tmp/<id>/date=…`` (the source is persisted: one read of MongoDB)
+  written   Spark wrote Parquet to ``_tmp/<id>/date=…``, the batch's rows taken from the run's one read of
+            MongoDB (persisted; the histogram that planned the batches comes from the same read)
   verified  read back: row count and the exact id set equal the source; JSON manifest put beside the data
   published one atomic rename to ``transactions/date=…/batch=<id>``; JSON + MongoDB manifest say so
   deleted   exactly the ids read back from the published files deleted from MongoDB (by id), then checked gone
@@ -39,7 +40,7 @@ from paylake.lock import job_lock
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 DELETE_CHUNK = 20_000  # ids per delete command: FerretDB/SQLite allows 32766 statement variables
@@ -83,8 +84,9 @@ def checksum(ids: list[str]) -> str:
 
 
 def _delete_archived(db: Database[Any], doc: dict[str, Any], archived: list[str], phases: Phases) -> int:
-    """Delete exactly the ``archived`` ids from MongoDB, then check that none is left (idempotent: a re-run
-    deletes what is left).
+    """Delete exactly the ``archived`` ids from MongoDB and make sure none is left (idempotent: a re-run
+    deletes what is left). When the server deleted as many documents as there are ids, each id was there
+    and is gone (``_id`` is unique); otherwise (a re-run after a partial delete) the ids are looked up.
 
     By id, DELETE_CHUNK ids per command: MongoDB serves ``{_id: {$in: [...]}}`` from the _id index, and
     paylake's FerretDB build (delete-by-id.patch) deletes such a list with one SQL statement on its _id index
@@ -94,7 +96,7 @@ def _delete_archived(db: Database[Any], doc: dict[str, Any], archived: list[str]
     are never updated, so the hot document of an archived id is the archived one; a document of the batch's
     range that was not archived (inserted after the read) is not in the list and stays hot.
     """
-    coll, ids = db[names.TRANSACTIONS], sorted(archived)
+    coll, ids = db[names.TRANSACTIONS], sorted(set(archived))
     chunks = [ids[i : i + DELETE_CHUNK] for i in range(0, len(ids), DELETE_CHUNK)]
     if faults.armed("delete"):  # leave the batch half deleted, then fail
         coll.delete_many({"_id": {"$in": archived[: len(archived) // 2]}})
@@ -103,8 +105,10 @@ def _delete_archived(db: Database[Any], doc: dict[str, Any], archived: list[str]
     with phases("delete"):
         for chunk in chunks:
             deleted += coll.delete_many({"_id": {"$in": chunk}}).deleted_count
-    with phases("delete check"):  # served by the _id index: only documents still there are read
-        left = sum(len(list(coll.find({"_id": {"$in": chunk}}, {"_id": 1}))) for chunk in chunks)
+    left = 0
+    if deleted < len(ids):  # else every listed id was there and is gone (_id is unique): nothing left to find
+        with phases("delete check"):  # served by the _id index: only documents still there are read
+            left = sum(len(list(coll.find({"_id": {"$in": chunk}}, {"_id": 1}))) for chunk in chunks)
     if left:
         raise ArchiveError(f"batch {doc['_id']}: {left} archived transactions still in MongoDB after the delete")
     return deleted
@@ -181,30 +185,28 @@ def recover(spark: SparkSession, db: Database[Any], cold: ColdFS, phases: Phases
 
 def archive_batch(
     spark: SparkSession,
-    settings: Settings,
+    hot: DataFrame,
     db: Database[Any],
     cold: ColdFS,
     batch: Batch,
     watermark: datetime,
     phases: Phases | None = None,
 ) -> dict[str, Any] | None:
+    """Move one batch: its rows are taken from ``hot``, the run's persisted read of the hot store."""
     phases = Phases() if phases is None else phases
     doc = manifest.create(db, batch, watermark)
     paths = manifest.paths(batch.batch_id, batch.date)
-    source = spark_io.read_batch(spark, settings, batch.start, batch.end, watermark).persist()
-    try:
-        with phases("read"):  # the first action reads MongoDB into Spark's cache
-            source_ids = spark_io.ids(source, "_id")
-        if not source_ids:  # the range emptied since planning (nothing to move)
-            manifest.forget(db, batch.batch_id)
-            return None
-        with phases("write"):
-            cold.delete(paths.tmp_root)  # leftovers of a crashed attempt
-            spark_io.write_parquet(source, cold.uri(paths.tmp_root))
-        faults.maybe_fail("write")
-        manifest.advance(db, batch.batch_id, "written")
-    finally:
-        source.unpersist()
+    source = spark_io.batch_rows(hot, batch.start, batch.end, watermark)  # served from hot's cache
+    with phases("select"):
+        source_ids = spark_io.ids(source, "_id")
+    if not source_ids:  # the range emptied since planning (nothing to move)
+        manifest.forget(db, batch.batch_id)
+        return None
+    with phases("write"):
+        cold.delete(paths.tmp_root)  # leftovers of a crashed attempt
+        spark_io.write_parquet(source, cold.uri(paths.tmp_root))
+    faults.maybe_fail("write")
+    manifest.advance(db, batch.batch_id, "written")
     with phases("verify"):
         back = spark_io.read_ids(spark, cold.uri(paths.tmp_date))
         if len(back) != len(source_ids) or set(back) != set(source_ids):
@@ -241,17 +243,23 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
             elif watermark is None:
                 result.skipped = "the KPI job has not counted anything yet (no watermark): nothing may move"
             else:
-                with phases("histogram"):
-                    buckets = spark_io.histogram(spark, settings, watermark)
-                slice_len = timedelta(minutes=settings.archive_slice_min)
-                batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db), slice_len)
-                if not batches:
-                    result.skipped = f"over the threshold but no hour is fully counted below the watermark {watermark}"
-                for batch in batches:
-                    done = archive_batch(spark, settings, db, cold, batch, watermark, phases)
-                    lock.renew()
-                    if done is not None:
-                        result.batches.append(manifest.to_json(done))
+                hot = spark_io.read_hot(spark, settings).persist()
+                try:
+                    with phases("read"):  # the histogram is the first action: it reads MongoDB into the cache
+                        buckets = spark_io.histogram(hot, settings.archive_slice_min, watermark)
+                    slice_len = timedelta(minutes=settings.archive_slice_min)
+                    batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db), slice_len)
+                    if not batches:
+                        result.skipped = (
+                            f"over the threshold but no hour is fully counted below the watermark {watermark}"
+                        )
+                    for batch in batches:
+                        done = archive_batch(spark, hot, db, cold, batch, watermark, phases)
+                        lock.renew()
+                        if done is not None:
+                            result.batches.append(manifest.to_json(done))
+                finally:
+                    hot.unpersist()
             with phases("size"):
                 after = size.measure(db, settings, max_mb) if result.batches else before
             size.record(settings.redis_url, after)  # once per run, after any move (recover may have moved some)
