@@ -3,7 +3,7 @@
 Per batch (states in the manifest, see manifest.py):
   planned   manifest document created (range, KPI watermark at plan time)
   written   Spark wrote Parquet to ``_tmp/<id>/date=…``, the batch's rows taken from the run's one read of
-            MongoDB (persisted; the histogram that planned the batches comes from the same read)
+            MongoDB for all its planned batches (persisted)
   verified  read back: row count and the exact id set equal the source; JSON manifest put beside the data
   published one atomic rename to ``transactions/date=…/batch=<id>``; JSON + MongoDB manifest say so
   deleted   exactly the ids read back from the published files deleted from MongoDB (by id), then checked gone
@@ -192,7 +192,7 @@ def archive_batch(
     watermark: datetime,
     phases: Phases | None = None,
 ) -> dict[str, Any] | None:
-    """Move one batch: its rows are taken from ``hot``, the run's persisted read of the hot store."""
+    """Move one batch: its rows are taken from ``hot``, the run's persisted read of its batches' range."""
     phases = Phases() if phases is None else phases
     doc = manifest.create(db, batch, watermark)
     paths = manifest.paths(batch.batch_id, batch.date)
@@ -243,23 +243,25 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
             elif watermark is None:
                 result.skipped = "the KPI job has not counted anything yet (no watermark): nothing may move"
             else:
-                hot = spark_io.read_hot(spark, settings).persist()
-                try:
-                    with phases("read"):  # the histogram is the first action: it reads MongoDB into the cache
-                        buckets = spark_io.histogram(hot, settings.archive_slice_min, watermark)
-                    slice_len = timedelta(minutes=settings.archive_slice_min)
-                    batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db), slice_len)
-                    if not batches:
-                        result.skipped = (
-                            f"over the threshold but no hour is fully counted below the watermark {watermark}"
-                        )
-                    for batch in batches:
-                        done = archive_batch(spark, hot, db, cold, batch, watermark, phases)
-                        lock.renew()
-                        if done is not None:
-                            result.batches.append(manifest.to_json(done))
-                finally:
-                    hot.unpersist()
+                with phases("histogram"):
+                    times = spark_io.read_times(spark, settings)
+                    buckets = spark_io.histogram(times, settings.archive_slice_min, watermark)
+                slice_len = timedelta(minutes=settings.archive_slice_min)
+                batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db), slice_len)
+                if not batches:
+                    result.skipped = f"over the threshold but no hour is fully counted below the watermark {watermark}"
+                else:  # one read for all batches (oldest first, consecutive hours): each is taken from it
+                    hot = spark_io.read_range(spark, settings, batches[0].start, batches[-1].end, watermark).persist()
+                    try:
+                        with phases("read"):
+                            hot.count()  # reads MongoDB into Spark's cache
+                        for batch in batches:
+                            done = archive_batch(spark, hot, db, cold, batch, watermark, phases)
+                            lock.renew()
+                            if done is not None:
+                                result.batches.append(manifest.to_json(done))
+                    finally:
+                        hot.unpersist()
             with phases("size"):
                 after = size.measure(db, settings, max_mb) if result.batches else before
             size.record(settings.redis_url, after)  # once per run, after any move (recover may have moved some)

@@ -1,6 +1,6 @@
-"""The archive reads the hot store once and takes each batch from that read: the rows it takes must be exactly
-the ones MongoDB's batch filter selects, to the millisecond at every bound, and the histogram must count what
-the store holds."""
+"""The archive reads all the batches of a run at once and takes each batch from that read: the rows it takes
+must be exactly the ones MongoDB's batch filter selects, to the millisecond at every bound, and the histogram
+must count what the store holds."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ def test_batch_rows_are_what_the_batch_filter_selects_in_mongodb(settings, mongo
     mongo_db[names.TRANSACTIONS].insert_many([schema.to_mongo(r) for r in records])
 
     expected = {d["_id"] for d in mongo_db[names.TRANSACTIONS].find(batch_filter(START, END, WATERMARK), {"_id": 1})}
-    hot = spark_io.read_hot(spark, settings)
-    taken = set(spark_io.ids(spark_io.batch_rows(hot, START, END, WATERMARK), "_id"))
+    wide = spark_io.read_range(spark, settings, START - timedelta(hours=1), END + timedelta(hours=1), WATERMARK)
+    taken = set(spark_io.ids(spark_io.batch_rows(wide, START, END, WATERMARK), "_id"))
 
     assert len(expected) == 6  # START, START + 1 ms, END - 1 ms; ingest at or below the watermark
     assert taken == expected
 
-    buckets = {b.start: b for b in spark_io.histogram(hot, 60, WATERMARK)}
+    buckets = {b.start: b for b in spark_io.histogram(spark_io.read_times(spark, settings), 60, WATERMARK)}
     assert sum(b.docs for b in buckets.values()) == len(records)
     assert sum(b.uncounted for b in buckets.values()) == len(edges)  # one per edge is 1 ms past the watermark
     assert buckets[START].docs == 6 and buckets[START].uncounted == 2  # START and START + 1 ms
