@@ -32,6 +32,7 @@ from pymongo.database import Database
 from paylake import faults, names
 from paylake.archive import manifest, size, spark_io
 from paylake.archive.coldfs import ColdFS, open_cold
+from paylake.archive.histogram import hot_histogram
 from paylake.archive.plan import Batch, docs_to_free, plan_batches
 from paylake.errors import ServiceError
 from paylake.jobs import ARCHIVE
@@ -244,8 +245,7 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
                 result.skipped = "the KPI job has not counted anything yet (no watermark): nothing may move"
             else:
                 with phases("histogram"):
-                    times = spark_io.read_times(spark, settings)
-                    buckets = spark_io.histogram(times, settings.archive_slice_min, watermark)
+                    buckets = hot_histogram(db, settings.archive_slice_min, watermark)
                 slice_len = timedelta(minutes=settings.archive_slice_min)
                 batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db), slice_len)
                 if not batches:

@@ -1,4 +1,4 @@
-"""The Spark side of archiving: the hot histogram, one read for a run's batches, writing and reading back Parquet.
+"""The Spark side of archiving: one read for a run's batches, writing and reading back Parquet.
 
 Timestamps cross the Python boundary as epoch numbers, never as Python datetimes, so the result does not
 depend on the driver machine's local time zone.
@@ -6,12 +6,11 @@ depend on the driver machine's local time zone.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from paylake import names, schema
-from paylake.archive.plan import HourBucket, batch_filter
+from paylake.archive.plan import batch_filter
 from paylake.mongo import match_pipeline
 from paylake.settings import Settings
 from paylake.spark import read_mongo
@@ -20,20 +19,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def read_times(spark: SparkSession, settings: Settings) -> DataFrame:
-    """Every hot document's id, event time and ingest time: what the histogram counts."""
-    from pyspark.sql import types as T
-
-    times = T.StructType(
-        [
-            T.StructField(n, T.TimestampType() if n != "_id" else T.StringType())
-            for n in ("_id", "event_time", "ingest_time")
-        ]
-    )
-    pipeline = json.dumps([{"$project": {"event_time": 1, "ingest_time": 1}}])
-    return read_mongo(spark, settings, names.TRANSACTIONS, times, pipeline)
 
 
 def read_range(
@@ -53,22 +38,6 @@ def read_range(
 def _micros(at: datetime) -> int:
     """Exact epoch microseconds (no float: a watermark's milliseconds must compare exactly)."""
     return (at.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
-
-
-def histogram(times: DataFrame, slice_min: int, watermark: datetime) -> list[HourBucket]:
-    """Documents of ``times`` (``read_times``) per event-time slice of ``slice_min`` minutes, and how many are
-    not counted yet (ingest time after the watermark, compared in exact microseconds)."""
-    from pyspark.sql import functions as F
-
-    slice_s = slice_min * 60
-    hour = F.floor(F.unix_timestamp(F.col("event_time")) / slice_s) * slice_s
-    uncounted = (F.unix_micros(F.col("ingest_time")) > F.lit(_micros(watermark))).cast("long")
-    rows = times.groupBy(hour.alias("hour")).agg(F.count(F.lit(1)).alias("docs"), F.sum(uncounted).alias("uncounted"))
-    return [
-        HourBucket(datetime.fromtimestamp(int(r["hour"]), UTC), int(r["docs"]), int(r["uncounted"] or 0))
-        for r in rows.collect()
-        if r["hour"] is not None
-    ]
 
 
 def batch_rows(hot: DataFrame, start: datetime, end: datetime, watermark: datetime) -> DataFrame:

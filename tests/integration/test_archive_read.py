@@ -12,6 +12,7 @@ from factories import make_records
 
 from paylake import names, schema
 from paylake.archive import spark_io
+from paylake.archive.histogram import hot_histogram
 from paylake.archive.plan import batch_filter
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def test_batch_rows_are_what_the_batch_filter_selects_in_mongodb(settings, mongo
     assert len(expected) == 6  # START, START + 1 ms, END - 1 ms; ingest at or below the watermark
     assert taken == expected
 
-    buckets = {b.start: b for b in spark_io.histogram(spark_io.read_times(spark, settings), 60, WATERMARK)}
+    buckets = {b.start: b for b in hot_histogram(mongo_db, 60, WATERMARK)}
     assert sum(b.docs for b in buckets.values()) == len(records)
     assert sum(b.uncounted for b in buckets.values()) == len(edges)  # one per edge is 1 ms past the watermark
     assert buckets[START].docs == 6 and buckets[START].uncounted == 2  # START and START + 1 ms
