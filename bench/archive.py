@@ -2,8 +2,10 @@
 and in Parquet, and the time of queries over the archive.
 
 Starts its own stack (FerretDB, Redis, HDFS) on free ports in a temp dir — never the default ports — loads
-``--docs`` random transactions spread over ``--hours`` event-time hours, marks them counted by the KPI
-job, then archives ~90% of them in-process (one SparkSession, started before the clock runs).
+``--docs`` random transactions spread over ``--hours`` event-time hours into a collection with paylake's
+indexes (as the generator creates them), marks them counted by the KPI job, then archives ~90% of them
+in-process (one SparkSession, started before the clock runs). Prints the seconds of each phase of the run
+(the job's own ``phases``) and the CPU seconds FerretDB and the Spark server used meanwhile.
 
     .venv/bin/python bench/archive.py --docs 100000
 """
@@ -11,6 +13,7 @@ job, then archives ~90% of them in-process (one SparkSession, started before the
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -21,7 +24,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from paylake import names, schema
+from paylake import indexes, names, schema
 from paylake.archive import query, size
 from paylake.archive.job import run_archive
 from paylake.kpi.state import write_watermark
@@ -63,6 +66,15 @@ def private_stack(state: Path) -> Settings:
     return manager.private_settings(state, mongo_db="bench")
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc), NaN when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(func: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     value = func()
@@ -79,6 +91,7 @@ def main() -> None:
     try:
         client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
         db = client[settings.mongo_db]
+        indexes.ensure(db, (names.TRANSACTIONS,))  # as in production: the generator creates them
         data = records(args.docs, args.hours, random.Random(7))
         _, load_s = timed(
             lambda: [
@@ -93,7 +106,10 @@ def main() -> None:
         from paylake.spark import build_session
 
         spark = build_session(settings, "paylake-bench-archive")
+        pids = {s.name: s.pid for s in manager.status(settings)}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         result, archive_s = timed(lambda: run_archive(spark, settings, max_mb=before.data_mb * 0.1))
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         rows = sum(b["rows"] for b in result.batches)
         parquet = sum(b["bytes"] for b in result.batches)
 
@@ -125,14 +141,10 @@ def main() -> None:
             ("query hot ∪ cold totals", f"{all_q:.2f} s (includes reading the hot rest with pymongo)"),
             ("same archive query, Spark", f"{spark_q:.2f} s (warm session)"),
         ]
-        steps = {"read+write": ("planned", "written"), "verify": ("written", "verified")}
-        steps |= {"publish": ("verified", "published"), "delete": ("published", "deleted")}
-        spent = dict.fromkeys(steps, 0.0)
-        for batch in result.batches:
-            at = {k: datetime.fromisoformat(v) for k, v in batch["times"].items()}
-            for name, (a, b) in steps.items():
-                spent[name] += (at[b] - at[a]).total_seconds()
-        lines.append(("time per step (all batches)", ", ".join(f"{k} {v:.1f} s" for k, v in spent.items())))
+        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.phases.items())
+        lines.append(("phases of the run", f"{phases} (rest {archive_s - sum(result.phases.values()):.1f} s)"))
+        busy = ", ".join(f"{name} {cpu[name]:.1f} s" for name in ("mongo", "spark-connect") if name in cpu)
+        lines.append(("CPU during the run", f"{busy} (of {archive_s:.1f} s x 2 cores)"))
         print(f"archive bench: {args.docs} random transactions over {args.hours} h")
         print("  (FerretDB/SQLite, HDFS with one DataNode, Spark local[2], all on this machine)")
         for label, value in lines:

@@ -117,27 +117,7 @@ def plan_batches(
     return batches
 
 
-def delete_ranges(times: list[datetime], start: datetime, end: datetime, size: int) -> list[tuple[datetime, datetime]]:
-    """Cut [start, end) into consecutive sub-ranges holding at most ~``size`` of the sorted event ``times``.
-
-    FerretDB/SQLite deletes all matches of one command in one SQL statement with a variable per document
-    (SQLite allows 32766), so a large batch is deleted a sub-range at a time. Cuts fall where the time
-    changes, so equal times never straddle two sub-ranges.
-    """
-    ordered = sorted(times)
-    bounds, low, i = [], start, size
-    while i < len(ordered):
-        while i < len(ordered) and ordered[i] == ordered[i - 1]:
-            i += 1
-        if i >= len(ordered):
-            break
-        bounds.append((low, ordered[i]))
-        low, i = ordered[i], i + size
-    bounds.append((low, end))
-    return bounds
-
-
 def batch_filter(start: datetime, end: datetime, watermark: datetime) -> dict[str, Any]:
     """The hot documents of a batch: its event-time range, counted by the KPI job (ingest time ≤ the
-    watermark at plan time). The Spark read, the delete and its check all use this one filter."""
+    watermark at plan time). The Spark read uses it; the delete goes by the ids read back from cold storage."""
     return {"event_time": {"$gte": start, "$lt": end}, "ingest_time": {"$lte": watermark}}

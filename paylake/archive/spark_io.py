@@ -1,4 +1,4 @@
-"""The Spark side of archiving: the hot histogram, reading one batch, writing and reading back Parquet.
+"""The Spark side of archiving: one read for a run's batches, writing and reading back Parquet.
 
 Timestamps cross the Python boundary as epoch numbers, never as Python datetimes, so the result does not
 depend on the driver machine's local time zone.
@@ -6,12 +6,11 @@ depend on the driver machine's local time zone.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from paylake import names, schema
-from paylake.archive.plan import HourBucket, batch_filter
+from paylake.archive.plan import batch_filter
 from paylake.mongo import match_pipeline
 from paylake.settings import Settings
 from paylake.spark import read_mongo
@@ -19,37 +18,38 @@ from paylake.spark import read_mongo
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-
-def histogram(spark: SparkSession, settings: Settings, watermark: datetime) -> list[HourBucket]:
-    """Hot documents per event-time slice (settings.archive_slice_min), and how many are not counted yet."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    times = T.StructType(
-        [
-            T.StructField(n, T.TimestampType() if n != "_id" else T.StringType())
-            for n in ("_id", "event_time", "ingest_time")
-        ]
-    )
-    pipeline = json.dumps([{"$project": {"event_time": 1, "ingest_time": 1}}])
-    hot = read_mongo(spark, settings, names.TRANSACTIONS, times, pipeline)
-    slice_s = settings.archive_slice_min * 60
-    hour = F.floor(F.unix_timestamp(F.col("event_time")) / slice_s) * slice_s
-    uncounted = (F.col("ingest_time").cast("double") > F.lit(watermark.timestamp())).cast("long")
-    rows = hot.groupBy(hour.alias("hour")).agg(F.count(F.lit(1)).alias("docs"), F.sum(uncounted).alias("uncounted"))
-    return [
-        HourBucket(datetime.fromtimestamp(int(r["hour"]), UTC), int(r["docs"]), int(r["uncounted"] or 0))
-        for r in rows.collect()
-        if r["hour"] is not None
-    ]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def read_batch(
+def read_range(
     spark: SparkSession, settings: Settings, start: datetime, end: datetime, watermark: datetime
 ) -> DataFrame:
+    """The hot documents of ``plan.batch_filter(start, end, watermark)``, every column, in one cursor: one read
+    for all the batches of a run (persist it; ``batch_rows`` takes each batch from it).
+
+    A read per batch cost more on FerretDB, which pushes down only the lower bound of a date range: each
+    batch's read decoded every document from its start to the end of the collection. MongoDB serves the
+    range from the ``event_time`` index either way.
+    """
     pipeline = match_pipeline(batch_filter(start, end, watermark))
-    # A batch is bounded (at most one day), so one cursor is enough.
     return read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True), pipeline)
+
+
+def _micros(at: datetime) -> int:
+    """Exact epoch microseconds (no float: a watermark's milliseconds must compare exactly)."""
+    return (at.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
+
+
+def batch_rows(hot: DataFrame, start: datetime, end: datetime, watermark: datetime) -> DataFrame:
+    """The rows of ``hot`` (``read_range``) that ``plan.batch_filter(start, end, watermark)`` selects in MongoDB:
+    event time in [start, end), ingest time <= watermark, compared as exact epoch microseconds; a null never
+    matches."""
+    from pyspark.sql import functions as F
+
+    event, ingest = F.unix_micros(F.col("event_time")), F.unix_micros(F.col("ingest_time"))
+    return hot.where(
+        (event >= F.lit(_micros(start))) & (event < F.lit(_micros(end))) & (ingest <= F.lit(_micros(watermark)))
+    )
 
 
 def write_parquet(hot: DataFrame, uri: str) -> None:

@@ -2,7 +2,8 @@
 
 On MongoDB the ``ingest_time`` index serves the KPI job's ``$match``. FerretDB v1 pushes only ``_id``
 equality down to SQLite; paylake builds it with ``paylake/stack/ferretdb/range-pushdown.patch``, which
-pushes date lower bounds down to the field's index. That patch must select a superset of the matching
+pushes date lower bounds down to the field's index, and ``range-upper-bound.patch``, which adds upper bounds
+(keeping every TEXT value: an array may hold an early date). The patches must select a superset of the matching
 documents (FerretDB still applies the whole filter), so these tests compare every answer with the filter
 evaluated here, over documents that a careless SQL translation would drop or keep wrongly.
 """
@@ -70,6 +71,11 @@ BOUNDS = [
     {"$gt": T0, "$lte": T0 + timedelta(seconds=10)},
     {"$gte": T0 - timedelta(days=365 * 80)},  # below every positive date
     {"$gt": T0 + timedelta(days=365 * 100)},  # only year 2300 and the number-free values remain
+    {"$lt": T0},  # upper bounds: the arrays holding an early date must be kept
+    {"$lte": T0},
+    {"$gte": T0 - timedelta(seconds=10), "$lt": T0 + timedelta(seconds=10)},  # the archive's batch read
+    {"$gt": T0 - timedelta(days=60), "$lt": T0 - timedelta(days=1)},  # only the arrays' early date matches
+    {"$lt": datetime(1970, 1, 1, tzinfo=UTC)},  # negative milliseconds: year 1960 only
 ]
 
 
@@ -90,6 +96,14 @@ def test_the_kpi_read_of_new_data_is_served_by_the_ingest_time_index(ranged: Dat
     plan = ranged.command("explain", {"aggregate": names.TRANSACTIONS, "pipeline": pipeline, "cursor": {}})
     text = str(plan.get("queryPlanner") or plan.get("stages") or plan)
     # FerretDB shows SQLite's plan; MongoDB names the index scan stage.
+    assert ("USING INDEX" in text and "ingest_time" in text) or "IXSCAN" in text, text
+
+
+def test_a_date_range_with_both_bounds_is_served_by_the_index(ranged: Database[Any]) -> None:
+    """The archive reads one event-time range per run, between two dates."""
+    query = {"ingest_time": {"$gte": T0 - timedelta(seconds=10), "$lt": T0 + timedelta(seconds=10)}}
+    plan = ranged.command("explain", {"find": names.TRANSACTIONS, "filter": query})
+    text = str(plan.get("queryPlanner") or plan)
     assert ("USING INDEX" in text and "ingest_time" in text) or "IXSCAN" in text, text
 
 

@@ -9,7 +9,6 @@ from paylake.archive.plan import (
     Batch,
     HourBucket,
     batch_id,
-    delete_ranges,
     docs_to_free,
     eligible_hours,
     plan_batches,
@@ -80,17 +79,6 @@ def test_batch_id_is_deterministic_and_suffixed_when_taken() -> None:
     assert batch_id(T0, T0 + HOUR, {first}) == f"{first}.2"
     assert batch_id(T0, T0 + HOUR, {first, f"{first}.2"}) == f"{first}.3"
     assert plan_batches(hours([10]), T0 + 10 * HOUR, 5, taken_ids={first})[0].batch_id == f"{first}.2"
-
-
-def test_delete_ranges_cover_the_range_in_bounded_pieces() -> None:
-    times = [T0 + timedelta(seconds=i // 2) for i in range(10)]  # pairs of equal times
-    bounds = delete_ranges(times, T0, T0 + HOUR, size=3)
-    assert bounds[0][0] == T0 and bounds[-1][1] == T0 + HOUR
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))  # contiguous, no gap
-    counts = [sum(1 for t in times if lo <= t < hi) for lo, hi in bounds]
-    assert sum(counts) == 10 and max(counts) <= 4  # a cut never splits equal times
-    assert delete_ranges([], T0, T0 + HOUR, size=3) == [(T0, T0 + HOUR)]
-    assert delete_ranges(times, T0, T0 + HOUR, size=100) == [(T0, T0 + HOUR)]
 
 
 def test_five_minute_slices_for_the_demo() -> None:

@@ -3,6 +3,12 @@
 // FerretDB's own `go install .../cmd/ferretdb` binary panics at start because the
 // module zip lacks build/version/version.txt (FerretDB issue 2982); embedding the
 // library avoids that and also turns telemetry off.
+//
+// The garbage collector runs at GOGC=400 unless GOGC is set: FerretDB decodes every
+// document it reads into many small objects, and at the default (100) a third of a full
+// read's CPU went to the collector. Reading 100,000 transactions back took 8.5-8.9 s at
+// 100 and 6.3-6.6 s at 400 (interleaved runs); the live heap is a few tens of MB, so the
+// larger heap it allows is small. GOMEMLIMIT still applies when set.
 package main
 
 import (
@@ -11,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -20,6 +27,9 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
 	dir := flag.String("dir", "", "directory holding the SQLite databases (must exist)")
 	flag.Parse()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "paylake-ferretdb: -dir is required")
 		os.Exit(2)
