@@ -91,8 +91,12 @@ class Workloads:
                 self.stop.wait(5)  # a down server: the next run retries, as Airflow's retry would
 
     def _archive(self) -> None:
-        while not self.stop.wait(self.archive_every):
+        # The DAG's cadence: a run starts every archive_every seconds, or right after one that overran (one
+        # active run at a time).
+        due = time.monotonic() + self.archive_every
+        while not self.stop.wait(max(due - time.monotonic(), 0.0)):
             begin = time.monotonic()
+            due = max(due + self.archive_every, begin)
             before = archived_rows(self.env)
             proc = subprocess.run(paylake("archive", "run"), env=self.env, capture_output=True, check=False)
             self.archive_runs.append(ArchiveRun(begin - self.started, time.monotonic() - begin, proc.returncode,

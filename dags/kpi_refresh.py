@@ -2,7 +2,7 @@
 ### kpi_refresh — keep the KPI snapshot in Redis seconds fresh
 
 Every 5 minutes one run; its task refreshes in a loop until the next run is due, at least every
-`PAYLAKE_KPI_PERIOD_S` (5 s), as a client of the long-lived Spark Connect server (no JVM start per refresh).
+`PAYLAKE_KPI_PERIOD_S` (7 s by default), as a client of the long-lived Spark Connect server (no JVM start per refresh).
 Each refresh reads only the hot transactions ingested after the KPI watermark (up to now minus the allowed
 lateness `PAYLAKE_KPI_LATENESS_S`), flags them with the fraud rules, merges per-minute aggregates into
 `kpi_minutes` in MongoDB (idempotently), advances the watermark, and publishes one atomic snapshot to Redis.
