@@ -106,7 +106,7 @@ def soak(opts: Options) -> Outcome:
         env = ss.soak_env(settings)
         ss.ensure_model(env, opts.model)
         ss.quiet(ss.paylake("dimensions"), env)
-        work = ss.Workloads(env, opts.archive_every)
+        work = ss.Workloads(settings, opts.archive_every)
         generator = work.start(opts.rate, opts.minutes * 60)
         doc_bytes = ss.first_doc_bytes(settings, generator)
         sampler = ss.Sampler(settings, work, doc_bytes, opts.sample_s)

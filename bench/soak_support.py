@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from pymongo import MongoClient
+from pymongo.database import Database
 
 from paylake import names
 from paylake.archive import size
+from paylake.mongo import open_db
 from paylake.settings import Settings, settings_env
 
 KPI_RUN_S = 300  # one kpi_refresh DAG run's loop
@@ -59,7 +60,7 @@ class Sample:
 class Workloads:
     """The processes and threads of one soak; ``stop`` ends the KPI and archive cadences."""
 
-    env: dict[str, str]
+    settings: Settings
     archive_every: float
     started: float = field(default_factory=time.monotonic)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -67,8 +68,12 @@ class Workloads:
     kpi_failures: int = 0
     threads: list[threading.Thread] = field(default_factory=list)
 
+    @property
+    def env(self) -> dict[str, str]:
+        return soak_env(self.settings)
+
     def start(self, rate: float, seconds: float) -> subprocess.Popen[bytes]:
-        log = open(Path(self.env["PAYLAKE_STATE_DIR"]) / "generator.log", "wb")  # noqa: SIM115 (the child's)
+        log = open(self.settings.state_dir / "generator.log", "wb")  # noqa: SIM115 (the child's)
         generator = subprocess.Popen(paylake("generate", "--rate", f"{rate:g}", "--duration", f"{seconds:g}"),
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()  # the child holds its own descriptor
@@ -98,10 +103,11 @@ class Workloads:
         while not self.stop.wait(max(due - time.monotonic(), 0.0)):
             begin = time.monotonic()
             due = max(due + self.archive_every, begin)
-            before = archived_rows(self.env)
-            proc = subprocess.run(paylake("archive", "run"), env=self.env, capture_output=True, check=False)
-            self.archive_runs.append(ArchiveRun(begin - self.started, time.monotonic() - begin, proc.returncode,
-                                                archived_rows(self.env) - before))
+            with open_db(self.settings, 10_000) as db:
+                before = archived_rows(db)
+                proc = subprocess.run(paylake("archive", "run"), env=self.env, capture_output=True, check=False)
+                moved = archived_rows(db) - before
+            self.archive_runs.append(ArchiveRun(begin - self.started, time.monotonic() - begin, proc.returncode, moved))
             if proc.returncode:
                 sys.stderr.write(proc.stderr.decode(errors="replace")[-2000:])
 
@@ -113,37 +119,21 @@ class Workloads:
             thread.join(timeout=900)
 
 
-def _db(env: dict[str, str]) -> tuple[MongoClient[Any], Any]:
-    client: MongoClient[Any] = MongoClient(env["PAYLAKE_MONGO_URI"], serverSelectionTimeoutMS=10_000)
-    return client, client[env["PAYLAKE_MONGO_DB"]]
+def archived_rows(db: Database[Any]) -> int:
+    done = db[names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"rows": 1})
+    return sum(int(d.get("rows") or 0) for d in done)
 
 
-def archived_rows(env: dict[str, str]) -> int:
-    client, db = _db(env)
-    try:
-        done = db[names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"rows": 1})
-        return sum(int(d.get("rows") or 0) for d in done)
-    finally:
-        client.close()
-
-
-def inserted(env: dict[str, str]) -> int:
-    client, db = _db(env)
-    try:
-        doc = db[names.GENERATOR_STATS].find_one({"_id": "totals"}) or {}
-        return int(doc.get("inserted", 0))
-    finally:
-        client.close()
+def inserted(db: Database[Any]) -> int:
+    doc = db[names.GENERATOR_STATS].find_one({"_id": "totals"}) or {}
+    return int(doc.get("inserted", 0))
 
 
 def measured_doc_bytes(settings: Settings) -> float:
     """Bytes per hot document by collStats (a scan on FerretDB: measured once, when a few thousand exist)."""
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri)
-    try:
-        report = size.measure(client[settings.mongo_db], settings)
-        return report.data_bytes / max(report.docs, 1)
-    finally:
-        client.close()
+    with open_db(settings) as db:
+        report = size.measure(db, settings)
+    return report.data_bytes / max(report.docs, 1)
 
 
 def _cpu_ticks() -> tuple[int, int]:
@@ -157,14 +147,10 @@ def _lag_s(client: redis.Redis) -> float | None:
     version = client.get(names.KPI_CURRENT)
     if version is None:
         return None
-    mark = client.hget(names.kpi_snapshot_key(_text(version), "meta"), "watermark")
+    mark = client.hget(names.kpi_snapshot_key(str(version), "meta"), "watermark")
     if not mark:
         return None
-    return (datetime.now(UTC) - datetime.fromisoformat(_text(mark))).total_seconds()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return (datetime.now(UTC) - datetime.fromisoformat(str(mark))).total_seconds()
 
 
 class Sampler(threading.Thread):
@@ -176,13 +162,17 @@ class Sampler(threading.Thread):
         self.samples: list[Sample] = []
 
     def run(self) -> None:
-        r = redis.Redis.from_url(self.settings.redis_url, socket_timeout=5)
+        r = redis.Redis.from_url(self.settings.redis_url, socket_timeout=5, decode_responses=True)
+        with open_db(self.settings, 10_000) as db:  # one client for the soak's samples
+            self._sample(r, db)
+
+    def _sample(self, r: redis.Redis, db: Database[Any]) -> None:
         busy, total = _cpu_ticks()
         while not self.work.stop.wait(self.every_s):
             now_busy, now_total = _cpu_ticks()
             cpu = 100.0 * (now_busy - busy) / max(now_total - total, 1)
             busy, total = now_busy, now_total
-            ins, arc = inserted(self.work.env), archived_rows(self.work.env)
+            ins, arc = inserted(db), archived_rows(db)
             hot_mb = (ins - arc) * self.doc_bytes / size.MB
             low_water_docs = self.settings.hot_low_water * self.settings.hot_max_mb * size.MB / self.doc_bytes
             backlog = max(0, int(ins - arc - low_water_docs))
@@ -211,9 +201,9 @@ def ensure_model(env: dict[str, str], model: Path) -> None:
 
 def first_doc_bytes(settings: Settings, generator: subprocess.Popen[bytes], docs: int = 5_000) -> float:
     """Bytes per document, measured once a few thousand are in (or the generator ended)."""
-    env = soak_env(settings)
-    while inserted(env) < docs and generator.poll() is None:
-        time.sleep(1)
+    with open_db(settings, 10_000) as db:
+        while inserted(db) < docs and generator.poll() is None:
+            time.sleep(1)
     return measured_doc_bytes(settings)
 
 
@@ -240,12 +230,9 @@ def final_counts(settings: Settings, env: dict[str, str]) -> Final:
             break
     sql = "SELECT count(DISTINCT transaction_id) AS ids FROM transactions"
     ids = quiet(paylake("query", "--engine", "spark", "--format", "csv", sql), env).split()[-1]
-    client, db = _db(env)
-    try:
-        hot = db[names.TRANSACTIONS].count_documents({})
-    finally:
-        client.close()
-    r = redis.Redis.from_url(settings.redis_url)
+    r = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     version = r.get(names.KPI_CURRENT)
-    count = r.hget(names.kpi_headline_key(_text(version), "all"), "count") if version else None
-    return Final(inserted(env), hot, archived_rows(env), int(ids), int(count or 0))
+    count = r.hget(names.kpi_headline_key(str(version), "all"), "count") if version else None
+    with open_db(settings) as db:
+        return Final(inserted(db), db[names.TRANSACTIONS].count_documents({}), archived_rows(db), int(ids),
+                     int(count or 0))
