@@ -90,12 +90,12 @@ def hot_rows(spark: SparkSession, settings: Settings, cache: LoopCache, lower: d
     return fresh, fresh
 
 
-def dimensions(spark: SparkSession, settings: Settings, cache: LoopCache) -> tuple[DataFrame, DataFrame]:
-    """Merchants and categories: small, read whole once per loop. (Customers can be a million: the job
-    fetches only those its new rows name; flags are decided for new rows only, lookback rows feed windows.)"""
-    if cache.dims is None:
-        cache.dims = (
-            read_mongo(spark, settings, names.MERCHANTS, transforms.merchant_schema()).localCheckpoint(eager=True),
-            read_mongo(spark, settings, names.CATEGORIES, transforms.category_schema()).localCheckpoint(eager=True),
-        )
-    return cache.dims
+def merchant_dimension(spark: SparkSession, settings: Settings, cache: LoopCache) -> DataFrame:
+    """Merchants joined with their categories (``transforms.merchant_dimension``): small, read and joined
+    once per loop. (Customers can be a million: the job fetches only those its new rows name; flags are
+    decided for new rows only, lookback rows feed windows.)"""
+    if cache.merchants is None:
+        merchants = read_mongo(spark, settings, names.MERCHANTS, transforms.merchant_schema())
+        categories = read_mongo(spark, settings, names.CATEGORIES, transforms.category_schema())
+        cache.merchants = transforms.merchant_dimension(merchants, categories).localCheckpoint(eager=True)
+    return cache.merchants

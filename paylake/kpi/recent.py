@@ -115,14 +115,14 @@ class RecentRows:
 
 class LoopCache:
     """What one loop of refreshes keeps between them: the recent buckets, the lookback rows, the small
-    dimensions (merchants, categories) and that the indexes were checked, all read once per loop (i.e. per
+    dimensions (merchants with their categories) and that the indexes were checked, all read once per loop (i.e. per
     5-minute run). The buckets and rows are current with the watermark ``committed`` by the loop's last
     refresh, and trusted only while the stored one is still that (any other writer moves it)."""
 
     def __init__(self) -> None:
         self.buckets = RecentBuckets()
         self.rows = RecentRows()
-        self.dims: tuple[DataFrame, DataFrame] | None = None
+        self.merchants: DataFrame | None = None  # transforms.merchant_dimension, checkpointed
         self.indexes_checked = False
         self.committed: datetime | None = None
 

@@ -93,13 +93,10 @@ def for_new_customers(rows: DataFrame, customer_ids: Sequence[str]) -> DataFrame
     return rows.join(F.broadcast(theirs), "customer_id", "left").filter(keep).select(*rows.columns)
 
 
-def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers: DataFrame) -> DataFrame:
-    """Transactions (Mongo column names, ``_id`` = transaction id) with their dimensions and derived columns.
-
-    A merchant missing from the dimension gets category ``unknown`` and commission 0 rather than dropping
-    the row: counts must stay exact even when dimensions lag. The merchant's own commission rate wins; the
-    category's rate is the fallback.
-    """
+def merchant_dimension(merchants: DataFrame, categories: DataFrame) -> DataFrame:
+    """Merchants with their category's rate and median amount, one row per merchant: the two small
+    dimensions joined once, so that a loop of refreshes keeps one frame and broadcasts it once per
+    refresh instead of two (each broadcast is a job of its own on the server)."""
     from pyspark.sql import functions as F
 
     m = merchants.select(
@@ -110,12 +107,26 @@ def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers
     c = categories.select(
         F.col("_id").alias("m_category"), F.col("commission_rate").alias("c_rate"), F.col("median_amount")
     )
+    return m.join(F.broadcast(c), "m_category", "left")
+
+
+def enrich(tx: DataFrame, merchants: DataFrame, categories: DataFrame, customers: DataFrame) -> DataFrame:
+    """Transactions (Mongo column names, ``_id`` = transaction id) with their dimensions and derived columns
+    (``enrich_with`` on the ``merchant_dimension``)."""
+    return enrich_with(tx, merchant_dimension(merchants, categories), customers)
+
+
+def enrich_with(tx: DataFrame, merchant_dim: DataFrame, customers: DataFrame) -> DataFrame:
+    """Transactions with the ``merchant_dimension`` and their customers, and the derived columns.
+
+    A merchant missing from the dimension gets category ``unknown`` and commission 0 rather than dropping
+    the row: counts must stay exact even when dimensions lag. The merchant's own commission rate wins; the
+    category's rate is the fallback.
+    """
+    from pyspark.sql import functions as F
+
     cu = customers.select(F.col("_id").alias("customer_id"), F.col("typical_amount"), F.col("spend_index"))
-    out = (
-        tx.join(F.broadcast(m), "merchant_id", "left")
-        .join(F.broadcast(c), "m_category", "left")
-        .join(F.broadcast(cu), "customer_id", "left")
-    )
+    out = tx.join(F.broadcast(merchant_dim), "merchant_id", "left").join(F.broadcast(cu), "customer_id", "left")
     # What this customer usually pays in this category: the category's median scaled by the customer's
     # spend_index (1.0 = a standard customer), a per-row product: no statistic over the whole dimension, so
     # the job needs only the customers its new rows name. The category's median alone when the customer

@@ -153,3 +153,18 @@ def test_for_new_customers_keeps_new_rows_and_their_customers_lookback(spark, mo
     kept = transforms.for_new_customers(rows, ["C1"])
     assert sorted(r["_id"] for r in kept.collect()) == ["l1", "l3", "n1", "n2"]
     assert kept.columns == rows.columns
+
+
+def test_merchant_dimension_is_one_row_per_merchant_with_its_category(spark) -> None:  # type: ignore[no-untyped-def]
+    _, merchants, categories, _ = _frames(spark, [_record(0, 0)])
+    orphan = spark.createDataFrame(
+        [{"_id": "M00002", "name": "C", "category": "nowhere", "city": "NYC", "country": "US", "latitude": 40.7,
+          "longitude": -74.0, "commission_rate": 0.02}], transforms.merchant_schema())
+    rows = {r["merchant_id"]: r for r in transforms.merchant_dimension(merchants.unionByName(orphan), categories)
+            .collect()}
+    assert sorted(rows) == ["M00000", "M00001", "M00002"]
+    assert (rows["M00000"]["m_rate"], rows["M00000"]["c_rate"], rows["M00000"]["median_amount"]) == (None, 0.01, 30.0)
+    assert (rows["M00001"]["m_rate"], rows["M00001"]["median_amount"]) == (0.05, 300.0)
+    # A category missing from its dimension: the merchant stays, with no category figures.
+    assert (rows["M00002"]["m_category"], rows["M00002"]["c_rate"], rows["M00002"]["median_amount"]) == (
+        "nowhere", None, None)
