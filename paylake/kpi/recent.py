@@ -79,10 +79,15 @@ class RecentRows:
         self.bounds: tuple[datetime, datetime] | None = None  # (since, upper]: the ingest times kept
 
     @property
+    def holding(self) -> bool:
+        """Whether lookback rows are kept: a refresh then reads only the rows after the watermark."""
+        return bool(self.parts) and self.bounds is not None
+
+    @property
     def frame(self) -> DataFrame | None:
         from pyspark.sql import functions as F
 
-        if not self.parts or self.bounds is None:
+        if not self.holding or self.bounds is None:
             return None
         since, upper = self.bounds
         union = reduce(lambda a, b: a.unionByName(b), self.parts)
