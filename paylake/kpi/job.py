@@ -62,7 +62,8 @@ class RefreshResult:
     new_alerts: int
     snapshot_version: str | None
     seconds: float
-    customers_read: int = 0  # documents of the customers dimension the run fetched (its new rows' customers)
+    customers_read: int = 0  # documents of the customers dimension the run fetched (its new rows' customers
+    # that its loop had not fetched yet)
     customers_seconds: float = 0.0  # time spent collecting their ids and fetching them
 
     def summary(self) -> str:
@@ -129,15 +130,14 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
     is_new = (F.col("ingest_time") > F.lit(lower)) if lower else F.lit(True)
     rows = transforms.for_new_customers(base.withColumn("is_new", is_new), customer_ids)
     fetch_started = time.monotonic()
-    referenced = reads.customer_rows(db, customer_ids)
+    referenced, fetched = reads.loop_customers(db, cache.customers, customer_ids)
     customers = spark.createDataFrame(referenced, transforms.customer_schema())
     customers_seconds = round(time.monotonic() - fetch_started, 3)
     merchants, categories = reads.dimensions(spark, settings, cache)
     flagged = rules.flag(transforms.enrich(rows, merchants, categories, customers), config).filter("is_new")
     cells = transforms.minute_cells(flagged, int(slotted_from(upper).timestamp())).collect()
     return _Computed(buckets.fold(cells), buckets.fold(cells, "slot_s"),
-                     [alert for cell in cells for alert in cell["alerts"]], fresh, referenced.num_rows,
-                     customers_seconds)
+                     [alert for cell in cells for alert in cell["alerts"]], fresh, fetched, customers_seconds)
 
 
 def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request) -> RefreshResult:

@@ -11,7 +11,7 @@ from pymongo.database import Database
 
 from paylake import arrow_rows, names, schema
 from paylake.kpi import transforms
-from paylake.kpi.recent import LoopCache
+from paylake.kpi.recent import KnownCustomers, LoopCache
 from paylake.mongo import find_by_ids, match_pipeline
 from paylake.settings import Settings
 from paylake.spark import read_mongo
@@ -94,6 +94,15 @@ def customer_rows(db: Database[Any], ids: list[str]) -> pa.Table:
     fields = transforms.customer_schema()
     docs = find_by_ids(db[names.CUSTOMERS], ids, {f.name: 1 for f in fields.fields}, CUSTOMER_CHUNK)
     return arrow_rows.to_table(docs, fields)
+
+
+def loop_customers(db: Database[Any], known: KnownCustomers, ids: list[str]) -> tuple[pa.Table, int]:
+    """The customers of ``ids`` as ``customer_rows`` gives them, fetching only those the loop has not met yet;
+    returns (the rows, how many were fetched now)."""
+    missing = known.missing(ids)
+    found = customer_rows(db, missing)
+    known.add(missing, found)
+    return known.take(ids), found.num_rows
 
 
 def hot_rows(
