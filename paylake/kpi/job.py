@@ -2,8 +2,9 @@
 
 Exactly-once, step by step (the watermark W means "every transaction with ingest_time <= W is counted"):
   1. range: (W, upper] with upper = ``until`` - allowed lateness (the DAG passes its interval end), or the
-     largest ingest_time present when ``until`` is None; then clamped to the largest ingest_time present
-     (``reads.new_range``), so a document that lands later beyond it is still ahead of the watermark.
+     largest ingest_time present when ``until`` is None; then clamped to the largest ingest_time of the rows
+     read (``reads.hot_read``: the rows Spark then counts, read once), so a document that lands later beyond
+     it is still ahead of the watermark.
   2. the range and a run id are recorded as ``pending`` in kpi_state before anything is written;
   3. alerts are inserted by transaction id (a re-run skips stored ones); minute buckets and the recent
      5-second slots are merged, each skipping a run id it already has; the all-time totals take the run's
@@ -18,6 +19,7 @@ The data is chosen by ingest time from the stores, never by the wall clock.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -60,7 +62,8 @@ class RefreshResult:
     new_alerts: int
     snapshot_version: str | None
     seconds: float
-    customers_read: int = 0  # documents of the customers dimension the run fetched (its new rows' customers)
+    customers_read: int = 0  # documents of the customers dimension the run fetched (its new rows' customers
+    # that its loop had not fetched yet)
     customers_seconds: float = 0.0  # time spent collecting their ids and fetching them
 
     def summary(self) -> str:
@@ -114,21 +117,15 @@ class _Computed:
     customers_seconds: float
 
 
-@dataclass(frozen=True)
-class _Span:
-    lower: datetime | None  # exclusive: the watermark
-    upper: datetime  # inclusive: the probe's largest ingest time (or a pending run's)
-    customer_ids: list[str]  # the probe's
-
-
-def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request, span: _Span) -> _Computed:
-    """Flag the rows ingested in ``span`` against their customers' lookback and fold them into minute and
-    slot cells with their alerts: reads only, one Spark action."""
+def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request, lower: datetime | None,
+             read: reads.HotRead) -> _Computed:
+    """Flag the new rows of ``read`` (ingest time after ``lower``) against their customers' lookback and fold
+    them into minute and slot cells with their alerts: reads only, one Spark action."""
     from pyspark.sql import functions as F
 
-    cache, config, customer_ids = request.cache, request.config, span.customer_ids
-    lower, upper = span.lower, span.upper
-    base, fresh = reads.hot_rows(spark, settings, cache, lower, upper, config.lookback_min)
+    cache, config, customer_ids, upper = request.cache, request.config, read.customer_ids, read.upper
+    assert upper is not None
+    base, fresh = reads.hot_rows(spark, cache, lower, read)
     # The read stops at ``upper`` and the kept rows at ``lower``: new is simply after ``lower``.
     is_new = (F.col("ingest_time") > F.lit(lower)) if lower else F.lit(True)
     # One partition (the reads are one already, the lookback's checkpoints one each): the per-customer
@@ -136,7 +133,7 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
     # of one per lookback part plus two exchanges (server CPU per refresh -22 %; README, "CPU per refresh").
     rows = transforms.for_new_customers(base.withColumn("is_new", is_new), customer_ids).coalesce(1)
     fetch_started = time.monotonic()
-    referenced = reads.customer_rows(db, customer_ids)
+    referenced, fetched = reads.loop_customers(db, cache.customers, customer_ids)
     customers = spark.createDataFrame(referenced, transforms.customer_schema())
     customers_seconds = round(time.monotonic() - fetch_started, 3)
     merchant_dim = reads.merchant_dimension(spark, settings, cache)
@@ -144,7 +141,7 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
     flagged = rules.flag(enriched, config).filter("is_new")
     cells = transforms.minute_cells(flagged, int(slotted_from(upper).timestamp())).collect()
     return _Computed(buckets.fold(cells), buckets.fold(cells, "slot_s"),
-                     [alert for cell in cells for alert in cell["alerts"]], fresh, len(referenced), customers_seconds)
+                     [alert for cell in cells for alert in cell["alerts"]], fresh, fetched, customers_seconds)
 
 
 def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request) -> RefreshResult:
@@ -172,11 +169,13 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     if target is not None and lower is not None and target <= lower:
         return done(None, lower)
 
-    probed, customer_ids = reads.new_range(db, lower, target)
-    upper = pending.upper if pending else probed
+    read = reads.hot_read(db, reads.read_since(cache, lower, config.lookback_min), lower, target)
+    if pending:  # a redo counts the recorded range, which the rows read may no longer reach (read.upper)
+        read = dataclasses.replace(read, upper=pending.upper)
+    upper = read.upper
     if upper is None:
         return done(None, lower)
-    computed = _compute(spark, settings, db, request, _Span(lower, upper, customer_ids))
+    computed = _compute(spark, settings, db, request, lower, read)
     log.info("kpi: range (%s, %s], %d customers (%.2fs): %d buckets, %d alerts at %.1fs", lower, upper,
              computed.customers_read, computed.customers_seconds, len(computed.deltas), len(computed.alert_rows),
              time.monotonic() - started)

@@ -1,27 +1,31 @@
-"""What a KPI refresh reads: the range probe and the customers on the driver (pymongo), the new rows and
-the small dimensions on Spark (the MongoDB connector), kept between a loop's refreshes (recent.py)."""
+"""What a KPI refresh reads: the new rows and their customers on the driver (pymongo, handed to Spark as
+Arrow), the small dimensions on Spark (the MongoDB connector), kept between a loop's refreshes (recent.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
 
-from paylake import names, schema
+from paylake import arrow_rows, names, schema
 from paylake.kpi import transforms
-from paylake.kpi.recent import LoopCache
+from paylake.kpi.recent import KnownCustomers, LoopCache
 from paylake.mongo import find_by_ids, match_pipeline
 from paylake.settings import Settings
-from paylake.spark import doc_row, read_mongo
+from paylake.spark import read_mongo
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 # Customer ids per $in. FerretDB serves the list from the _id index (up to 30,000 bound values, under
-# SQLite's 32,766) but then re-checks each returned document against the whole list, linearly: 10,000 of a
-# million customers took 1.5-2.0 s in chunks of 5,000, 0.9-1.35 s in chunks of 1,000 (README, KPI figures).
-CUSTOMER_CHUNK = 1_000
+# SQLite's 32,766) but then re-checks each returned document against the whole list, linearly. Most of a
+# fetch is decoding each document (~30 us), which no chunk size changes: 90,565 of 500,000 customers cost
+# FerretDB 3.0 s of CPU in chunks of 100, 3.6 s in chunks of 1,000, 7.7 s of 5,000, 21.5 s of 20,000 (README,
+# KPI figures). Chunks of 100 leave the list check ~2 % of it, so a hashed check in FerretDB would gain no more.
+CUSTOMER_CHUNK = 100
 
 def ingest_range(after: datetime | None, upper: datetime | None) -> dict[str, Any]:
     """The filter of ingest times in (after, upper] (either end open when None); the ingest_time index
@@ -40,24 +44,47 @@ def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
     return match_pipeline(match) if match else None
 
 
-def new_range(db: Database[Any], after: datetime | None, target: datetime | None) -> tuple[datetime | None, list[str]]:
-    """The largest ingest time in (after, target] (None when nothing is there) and the distinct customer ids
-    of those transactions, sorted: a probe on the driver (two fields per new document, served by the
-    ingest_time index) that fixes the range before Spark reads it, so a refresh is one Spark action (each
-    costs the server 0.1-0.5 s of CPU, whatever its size). A document landing inside the range after the
-    probe (the lateness makes that rare) is still counted exactly once, its customer unknown to the rules."""
-    upper, ids = None, set()
-    for doc in db[names.TRANSACTIONS].find(ingest_range(after, target), {"_id": 0, "customer_id": 1, "ingest_time": 1}):
-        stamp = doc.get("ingest_time")
-        if isinstance(stamp, datetime) and (upper is None or stamp > upper):
-            upper = stamp
-        if isinstance(doc.get("customer_id"), str):
-            ids.add(doc["customer_id"])
-    return upper, sorted(ids)
+@dataclass(frozen=True)
+class HotRead:
+    """One read of the hot store on the driver: every row with an ingest time in (since, target], as Arrow,
+    and what the refresh needs to know of its new part (after the watermark) before Spark sees it."""
+
+    table: pa.Table  # schema.spark_schema(mongo=True) columns
+    upper: datetime | None  # the largest new ingest time; None when nothing is new
+    customer_ids: list[str]  # the new rows' distinct customers, sorted
 
 
-def customer_rows(db: Database[Any], ids: list[str]) -> list[tuple[Any, ...]]:
-    """The customers dimension restricted to ``ids``, as rows of ``transforms.customer_schema``.
+def read_since(cache: LoopCache, lower: datetime | None, lookback_min: int) -> datetime | None:
+    """Where a refresh's read starts: at the watermark when the loop keeps the lookback rows, else a lookback
+    before it (None: from the start, the first refresh ever)."""
+    if lower is None or cache.rows.holding:
+        return lower
+    return lower - timedelta(minutes=lookback_min)
+
+
+def hot_read(db: Database[Any], since: datetime | None, lower: datetime | None, target: datetime | None) -> HotRead:
+    """Rows ingested in (since, target], read once with pymongo (one ``$match`` on ``ingest_time``, the
+    connector's own pipeline, index-served) and handed to Spark as Arrow (``hot_rows``). Reading once on the
+    driver replaces a probe of the range followed by the connector's read of it: FerretDB decodes every
+    document whole on each read, and the connector's appended ``$project`` cost it as much again. The range's
+    upper bound is the largest ingest time of the rows read, so Spark counts exactly what fixed it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cursor = db[names.TRANSACTIONS].aggregate([{"$match": ingest_range(since, target)}])
+    table = arrow_rows.to_table(cursor, schema.spark_schema(mongo=True))
+    new = table
+    if lower is not None and since != lower:
+        instant = pa.timestamp("us", tz="UTC")
+        new = table.filter(pc.greater(pc.cast(table["ingest_time"], instant), pa.scalar(lower, instant)))
+    if new.num_rows == 0:
+        return HotRead(table, None, [])
+    ids = pc.unique(pc.drop_null(new["customer_id"])).to_pylist()
+    return HotRead(table, pc.max(new["ingest_time"]).as_py(), sorted(ids))
+
+
+def customer_rows(db: Database[Any], ids: list[str]) -> pa.Table:
+    """The customers dimension restricted to ``ids``, as an Arrow table of ``transforms.customer_schema``.
 
     Fetched with pymongo on the driver in ``$in`` chunks that the ``_id`` index serves (on FerretDB through
     paylake's id-in-pushdown patch): the cost follows the run's new rows, not the dimension's size. The
@@ -66,28 +93,32 @@ def customer_rows(db: Database[Any], ids: list[str]) -> list[tuple[Any, ...]]:
     """
     fields = transforms.customer_schema()
     docs = find_by_ids(db[names.CUSTOMERS], ids, {f.name: 1 for f in fields.fields}, CUSTOMER_CHUNK)
-    return [doc_row(d, fields) for d in docs]
+    return arrow_rows.to_table(docs, fields)
 
 
-def hot_rows(spark: SparkSession, settings: Settings, cache: LoopCache, lower: datetime | None,
-              target: datetime, lookback_min: int) -> tuple[DataFrame, DataFrame]:
-    """The new range plus a lookback of counted rows for the rule windows: read whole, or only the new
-    range on top of the rows a loop kept from its previous refresh. Returns (all rows, the new read). The
-    read is a lazy checkpoint: the refresh's one action reads MongoDB and keeps the rows on the server, and
-    the next refreshes find them there (a loop's lookback) without reading MongoDB again."""
+def loop_customers(db: Database[Any], known: KnownCustomers, ids: list[str]) -> tuple[pa.Table, int]:
+    """The customers of ``ids`` as ``customer_rows`` gives them, fetching only those the loop has not met yet;
+    returns (the rows, how many were fetched now)."""
+    missing = known.missing(ids)
+    found = customer_rows(db, missing)
+    known.add(missing, found)
+    return known.take(ids), found.num_rows
+
+
+def hot_rows(
+    spark: SparkSession, cache: LoopCache, lower: datetime | None, read: HotRead
+) -> tuple[DataFrame, DataFrame]:
+    """The rows of ``read`` on Spark, unioned with the lookback rows a loop kept from its previous refreshes
+    (then ``read`` starts at ``lower``). Returns (all rows, the new read). The new rows are a lazy checkpoint:
+    the refresh's one action keeps them on the server, and the loop's next refreshes find them there."""
     cache.rows.release()  # the previous refresh's frames are gone: free what it replaced
-
-    def read(after: datetime | None) -> DataFrame:
-        frame = read_mongo(spark, settings, names.TRANSACTIONS, schema.spark_schema(mongo=True),
-                           hot_pipeline(after, target)).localCheckpoint(eager=False)
-        return cache.rows.hold(frame)
-
+    # Every column nullable: Spark refuses a null in a required column of local data, where the connector let
+    # it through (a document missing its customer_id is counted, its customer unknown to the rules).
+    fields = schema.spark_schema(mongo=True, nullable=True)
+    frame = spark.createDataFrame(read.table, fields).localCheckpoint(eager=False)
+    fresh = cache.rows.hold(frame)
     kept = cache.rows.frame if lower is not None else None
-    if kept is not None:
-        fresh = read(lower)
-        return kept.unionByName(fresh), fresh
-    fresh = read(lower - timedelta(minutes=lookback_min) if lower else None)
-    return fresh, fresh
+    return (kept.unionByName(fresh), fresh) if kept is not None else (fresh, fresh)
 
 
 def merchant_dimension(spark: SparkSession, settings: Settings, cache: LoopCache) -> DataFrame:

@@ -181,3 +181,14 @@ def test_a_refresh_reads_only_the_customers_of_its_new_rows(spark, settings, mon
     assert (second.new_count, second.customers_read) == (2, 2)
     amount_alerts = {a["customer_id"] for a in mongo_db[names.ALERTS].find({"rules": "amount"})}
     assert amount_alerts == {"C00000"}
+
+
+def test_a_row_without_a_customer_is_counted_and_flags_nothing_of_its_own(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
+    """The rows reach Spark as local data, where a null in a required column fails the read unless every column
+    is nullable: the connector let such a document through, and so must the job (its customer is unknown)."""
+    seed_dimensions(mongo_db)
+    records = make_records(5, T0, prefix="nocust")
+    insert(mongo_db, records)
+    mongo_db[names.TRANSACTIONS].update_one({"_id": records[0]["transaction_id"]}, {"$unset": {"customer_id": ""}})
+    result = run_refresh(spark, settings)
+    assert (result.new_count, result.customers_read) == (5, len({r["customer_id"] for r in records[1:]}))

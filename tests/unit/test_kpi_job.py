@@ -38,3 +38,21 @@ def test_doc_row_reads_a_document_as_the_connector_would() -> None:
     assert row == {"_id": "C0000001", "home_city": "Lyon", "home_country": None, "segment": None,
                    "home_latitude": 45.0, "home_longitude": None, "typical_amount": 40.5, "spend_index": 0.9}
     assert isinstance(row["home_latitude"], float)
+
+
+def test_a_loop_fetches_each_customer_once_and_takes_the_rows_asked_for() -> None:
+    from paylake import arrow_rows
+    from paylake.kpi.recent import KnownCustomers
+    from paylake.kpi.transforms import customer_schema
+
+    def table(*ids: str):  # type: ignore[no-untyped-def]
+        return arrow_rows.to_table([{"_id": i, "spend_index": float(i[1:])} for i in ids], customer_schema())
+
+    known = KnownCustomers()
+    assert known.missing(["C1", "C2", "C9"]) == ["C1", "C2", "C9"]
+    known.add(["C1", "C2", "C9"], table("C1", "C2"))  # C9 is not in the dimension
+    assert known.missing(["C2", "C3", "C9"]) == ["C3"]  # C9 is not asked for again
+    known.add(["C3"], table("C3"))
+    rows = known.take(["C3", "C9", "C1"])
+    assert rows["_id"].to_pylist() == ["C3", "C1"] and rows["spend_index"].to_pylist() == [3.0, 1.0]
+    assert rows.schema == arrow_rows.arrow_schema(customer_schema())
