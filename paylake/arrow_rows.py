@@ -6,7 +6,7 @@ document whatever the projection, and the connector always appends a ``$project`
 which FerretDB runs in Go at about the cost of the read itself: reading through pymongo once and sending Arrow
 cost half the CPU of the probe plus the connector's read (bench/kpi_phases.py, README "Figures").
 
-The rules are ``spark.doc_row``'s, for every kind of field the schemas use: a missing field or a value of
+The rules are the MongoDB connector's, for every kind of field the schemas use: a missing field or a value of
 another BSON type is null; an integer in a double field is a float; a boolean is never a number.
 """
 

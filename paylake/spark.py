@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from paylake.errors import ServiceError, UsageError
 from paylake.settings import Settings
@@ -157,17 +157,3 @@ def read_mongo(
     if pipeline:
         reader = reader.option("aggregation.pipeline", pipeline)
     return reader.load()
-def doc_row(doc: dict[str, Any], schema: StructType) -> tuple[Any, ...]:
-    """A MongoDB document as a row of ``schema`` (string and double fields), as the connector reads it: a
-    missing field or a value of another type is null, an integer in a double field a float."""
-    from pyspark.sql import types as T
-
-    def value(field: T.StructField) -> Any:
-        v = doc.get(field.name)
-        if isinstance(field.dataType, T.DoubleType):
-            return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-        if isinstance(field.dataType, T.StringType):
-            return v if isinstance(v, str) else None
-        raise TypeError(f"doc_row handles string and double fields, not {field.dataType} ({field.name})")
-
-    return tuple(value(f) for f in schema.fields)

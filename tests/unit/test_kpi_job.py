@@ -1,4 +1,4 @@
-"""The pieces of the KPI job that need no servers: the pushed-down $match, the --until parser, doc_row."""
+"""The pieces of the KPI job that need no servers: the pushed-down $match, the --until parser, the loop's customers."""
 
 from __future__ import annotations
 
@@ -23,21 +23,6 @@ def test_hot_pipeline_is_one_ingest_time_match_in_extended_json() -> None:
 def test_parse_until_takes_naive_as_utc() -> None:
     assert parse_until("2026-03-01T10:00:00") == datetime(2026, 3, 1, 10, tzinfo=UTC)
     assert parse_until("2026-03-01T12:00:00+02:00") == datetime(2026, 3, 1, 10, tzinfo=UTC)
-
-
-def test_doc_row_reads_a_document_as_the_connector_would() -> None:
-    from bson import ObjectId
-
-    from paylake.kpi.transforms import customer_schema
-    from paylake.spark import doc_row
-
-    names = [f.name for f in customer_schema().fields]
-    doc = {"_id": "C0000001", "home_city": "Lyon", "segment": ObjectId(), "home_latitude": 45,
-           "home_longitude": True, "typical_amount": 40.5, "spend_index": 0.9, "extra": 1}
-    row = dict(zip(names, doc_row(doc, customer_schema()), strict=True))
-    assert row == {"_id": "C0000001", "home_city": "Lyon", "home_country": None, "segment": None,
-                   "home_latitude": 45.0, "home_longitude": None, "typical_amount": 40.5, "spend_index": 0.9}
-    assert isinstance(row["home_latitude"], float)
 
 
 def test_a_loop_fetches_each_customer_once_and_takes_the_rows_asked_for() -> None:
