@@ -13,7 +13,6 @@ in-process (one SparkSession, started before the clock runs). Prints the seconds
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import tempfile
 import time
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from procs import process_cpu_s
 from pymongo import MongoClient
 
 from paylake import indexes, names, schema
@@ -66,15 +66,6 @@ def private_stack(state: Path) -> Settings:
     return manager.private_settings(state, mongo_db="bench")
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc), NaN when it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def timed(func: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     value = func()
@@ -107,9 +98,9 @@ def main() -> None:
 
         spark = build_session(settings, "paylake-bench-archive")
         pids = {s.name: s.pid for s in manager.status(settings)}
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu_before = {name: process_cpu_s(pid) for name, pid in pids.items()}
         result, archive_s = timed(lambda: run_archive(spark, settings, max_mb=before.data_mb * 0.1))
-        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu = {name: process_cpu_s(pid) - cpu_before[name] for name, pid in pids.items()}
         rows = sum(b["rows"] for b in result.batches)
         parquet = sum(b["bytes"] for b in result.batches)
 

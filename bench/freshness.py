@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,15 +31,15 @@ from pathlib import Path
 
 import numpy as np
 import redis
+from procs import cpu_s, jvm_cpu_s, paylake
 
 from paylake.kpi import snapshot
 from paylake.settings import Settings, settings_env
 from paylake.stack import manager
 from paylake.stack.checkout import CHECKOUT
-from paylake.stack.process import Service, family
+from paylake.stack.process import Service
 
 CUSTOMERS = 50_000  # freshness does not depend on the population (a refresh reads only its rows' customers)
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -62,46 +61,6 @@ class Figures:
     def warmup_line(self) -> str:
         cells = " ".join(f"{server:.1f}({jit / max(server, 1e-9):.0%})" for server, jit in self.warmup)
         return f"warm-up, server CPU s per minute (JIT share): {cells}"
-
-
-def paylake(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "paylake"), *args]
-
-
-def cpu_s(pid: int | None) -> float:
-    """CPU seconds used so far by a running process and its descendants."""
-    total = 0.0
-    for member in family(pid) | {pid} if pid else set():
-        try:
-            with open(f"/proc/{member}/stat") as stat:
-                parts = stat.read().rsplit(")", 1)[-1].split()
-            total += (int(parts[11]) + int(parts[12])) / TICK
-        except OSError:
-            continue
-    return total
-
-
-def jvm_cpu_s(service: Service) -> tuple[float, float]:
-    """CPU seconds used so far by a running server's processes, and by their JIT compiler threads
-    ("C1 CompilerThre", "C2 CompilerThre")."""
-    total = cpu_s(service.pid())
-    jit = 0.0
-    for member in family(service.pid() or 0):
-        try:
-            tasks = os.listdir(f"/proc/{member}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{member}/task/{tid}/comm") as comm:
-                    if "CompilerThre" not in comm.read():
-                        continue
-                with open(f"/proc/{member}/task/{tid}/stat") as stat:
-                    parts = stat.read().rsplit(")", 1)[-1].split()
-                jit += (int(parts[11]) + int(parts[12])) / TICK
-            except OSError:
-                continue
-    return total, jit
 
 
 def wait_cpu(proc: subprocess.Popen[bytes]) -> float:

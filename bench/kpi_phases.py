@@ -42,6 +42,7 @@ import pymongo
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kpi import NOW, docs, insert, seed_dimensions  # noqa: E402 (the bench's data)
+from procs import cpu_s, thread_cpu_s  # noqa: E402
 
 from paylake.jobs import KPI_REFRESH  # noqa: E402
 from paylake.kpi import job, reads, state  # noqa: E402
@@ -49,47 +50,11 @@ from paylake.kpi.recent import LoopCache  # noqa: E402
 from paylake.settings import Settings, load_settings, settings_env  # noqa: E402
 from paylake.spark import active, build_session  # noqa: E402
 from paylake.stack.manager import private_settings  # noqa: E402
-from paylake.stack.process import family  # noqa: E402
 from paylake.stack.servers import mongo_service, redis_service  # noqa: E402
 from paylake.stack.spark_servers import connect_service  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 GROUPS = (("tasks", "Executor task"), ("jit", "CompilerThre"), ("gc", "GC Thr"), ("gc", "G1 "))  # in comm
 PHASES = ("probe", "read", "customers", "spark", "write")
-
-
-def process_cpu(pid: int | None) -> float:
-    """CPU seconds so far of ``pid``'s family, exited threads included."""
-    total = 0.0
-    for member in family(pid) | {pid} if pid else set():
-        try:
-            with open(f"/proc/{member}/stat") as stat:
-                parts = stat.read().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        total += (int(parts[11]) + int(parts[12])) / TICK
-    return total
-
-
-def thread_cpu(pid: int | None) -> dict[str, float]:
-    """CPU seconds so far of every thread of ``pid``'s family, grouped by thread name (GROUPS, else other)."""
-    out: dict[str, float] = {}
-    for member in family(pid) | {pid} if pid else set():
-        try:
-            tids = os.listdir(f"/proc/{member}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{member}/task/{tid}/comm") as comm:
-                    name = comm.read()
-                with open(f"/proc/{member}/task/{tid}/stat") as stat:
-                    parts = stat.read().rsplit(")", 1)[-1].split()
-            except OSError:
-                continue
-            group = next((g for g, part in GROUPS if part in name), "other")
-            out[group] = out.get(group, 0.0) + (int(parts[11]) + int(parts[12])) / TICK
-    return out
 
 
 @dataclass
@@ -104,9 +69,9 @@ class Meter:
     def read(self) -> dict[str, float]:
         # The server's groups count live threads only: a task thread that exits takes its CPU out of them
         # (a negative figure), never out of the process's total.
-        jvm = thread_cpu(self.server_pid)
-        return {"wall": time.monotonic(), "client": time.process_time(), "ferret": process_cpu(self.ferret_pid),
-                "server": process_cpu(self.server_pid), **{f"jvm_{k}": v for k, v in jvm.items()}}
+        jvm = thread_cpu_s(self.server_pid, GROUPS)
+        return {"wall": time.monotonic(), "client": time.process_time(), "ferret": cpu_s(self.ferret_pid),
+                "server": cpu_s(self.server_pid), **{f"jvm_{k}": v for k, v in jvm.items()}}
 
     def mark(self, phase: str | None) -> None:
         """Charge everything since the previous mark to ``phase`` (None: start)."""

@@ -56,6 +56,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from procs import process_cpu_s
 from pymongo import MongoClient
 
 from paylake import names
@@ -68,7 +69,6 @@ from paylake.stack.process import family
 DEFAULT_END = date(2026, 11, 29)  # a fixed D: the data never depends on the day the bench runs
 BUILD_LINE = re.compile(r"\] (\d{4}-\d{2}-\d{2}): (\d+) transactions, .* in ([\d.]+) s$")
 T0 = time.monotonic()
-TICK = os.sysconf("SC_CLK_TCK")
 BASELINE_NOTE = """
   The baseline is the same build of D with its lake read not pruned: paylake.marts.reads.spark_views wrapped (in
   a Python child of the bench) to list and read every archived date and keep D's window by event_time alone. It
@@ -112,22 +112,13 @@ class Bench:
             if (pid := service.pid()) is not None:
                 pids |= family(pid) | {pid}
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return sum(map(_cpu_of, pids)) + children.ru_utime + children.ru_stime
+        return sum(map(process_cpu_s, pids)) + children.ru_utime + children.ru_stime
 
     def hung(self, what: str, seconds: float) -> None:
         self.hangs.append(what)
         if self.hangs.count(what) >= 3:
             raise SystemExit(f"{what} hung 3 times (no progress for {seconds:.0f} s each): giving up")
         say(f"HUNG: {what}: no progress for {seconds:.0f} s, killed; running it again (see the note at the end)")
-
-
-def _cpu_of(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            parts = stat.read().rsplit(")", 1)[-1].split()
-        return (int(parts[11]) + int(parts[12])) / TICK
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 class Stalled(Exception):

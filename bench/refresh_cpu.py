@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import soak_support as ss
-from freshness import jvm_cpu_s
+from procs import jvm_cpu_s
 
 from paylake import clock, indexes, names
 from paylake.generator import dimensions, model, records

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from procs import paylake
 from pymongo.database import Database
 
 from paylake import names
@@ -31,10 +32,6 @@ from paylake.mongo import open_db
 from paylake.settings import Settings, settings_env
 
 KPI_RUN_S = 300  # one kpi_refresh DAG run's loop
-
-
-def paylake(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "paylake"), *args]
 
 
 @dataclass
