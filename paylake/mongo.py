@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 @contextmanager
 def open_db(settings: Settings, timeout_ms: int | None = None) -> Iterator[Database[Any]]:
     """paylake's database (timezone-aware dates, as every reader expects), its client closed on exit;
-    ``timeout_ms`` bounds server selection for readers that must not hang on a down server."""
-    extra: dict[str, Any] = {"serverSelectionTimeoutMS": timeout_ms} if timeout_ms else {}
+    ``timeout_ms`` bounds server selection and connecting, for callers that must not hang on a down server."""
+    extra: dict[str, Any] = {}
+    if timeout_ms:
+        extra = {"serverSelectionTimeoutMS": timeout_ms, "connectTimeoutMS": timeout_ms}
     client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True, **extra)
     try:
         yield client[settings.mongo_db]

@@ -30,22 +30,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pymongo import MongoClient
 
     from paylake import names
     from paylake.archive import manifest, size
     from paylake.jobs import ARCHIVE
+    from paylake.mongo import open_db
     from paylake.settings import load_settings
 
     settings = load_settings()
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        db = client[settings.mongo_db]
+    with open_db(settings) as db:
         print(size.measure(db, settings).line())  # read-only: the dashboard's figure is the archiver's
         batches = manifest.all_batches(db)
         lock = db[names.LOCKS].find_one({"_id": ARCHIVE.name})
-    finally:
-        client.close()
     done = [b for b in batches if b["state"] == "complete"]
     rows, size_bytes = sum(b.get("rows") or 0 for b in done), sum(b.get("bytes") or 0 for b in done)
     print(f"cold {settings.cold_uri}: {len(done)} complete batches, {rows} transactions, {size_bytes / 1e6:.2f} MB")

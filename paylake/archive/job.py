@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import faults, names
@@ -37,7 +36,8 @@ from paylake.archive.plan import Batch, docs_to_free, plan_batches
 from paylake.errors import ServiceError
 from paylake.jobs import ARCHIVE
 from paylake.kpi.state import read_watermark
-from paylake.lock import job_lock
+from paylake.lock import Lock, job_lock
+from paylake.mongo import open_db
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
@@ -224,52 +224,59 @@ def archive_batch(
 
 def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = None) -> RunResult:
     """Archive until the hot store is under the low-water mark (threshold ``max_mb`` or the setting)."""
-    started = time.monotonic()
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    db, cold, result = client[settings.mongo_db], open_cold(settings), RunResult()
-    try:
-        with job_lock(db, ARCHIVE) as lock:
-            cold.exists("")  # fail fast, naming the URL, when cold storage is down (the DAG retries)
-            phases = result.phases
-            with phases("recover"):
-                result.recovered = recover(spark, db, cold, phases)
-            with phases("size"):
-                before = size.measure(db, settings, max_mb)
-            result.data_mb_before, result.threshold_mb = before.data_mb, before.threshold_mb
-            result.low_water_mb = before.low_water_mb
-            need = docs_to_free(before.data_bytes, before.docs, before.threshold_mb, before.low_water)
-            watermark = read_watermark(db)
-            if need == 0:
-                result.skipped = f"under the threshold: {before.line()}"
-            elif watermark is None:
-                result.skipped = "the KPI job has not counted anything yet (no watermark): nothing may move"
-            else:
-                with phases("histogram"):
-                    buckets = hot_histogram(db, settings.archive_slice_min, watermark)
-                slice_len = timedelta(minutes=settings.archive_slice_min)
-                batches = plan_batches(buckets, watermark, need, manifest.batch_ids(db), slice_len)
-                if not batches:
-                    result.skipped = f"over the threshold but no hour is fully counted below the watermark {watermark}"
-                else:  # one read for all batches (oldest first, consecutive hours): each is taken from it
-                    hot = spark_io.read_range(spark, settings, batches[0].start, batches[-1].end, watermark).persist()
-                    try:
-                        with phases("read"):
-                            hot.count()  # reads MongoDB into Spark's cache
-                        for batch in batches:
-                            done = archive_batch(spark, hot, db, cold, batch, watermark, phases)
-                            lock.renew()
-                            if done is not None:
-                                result.batches.append(manifest.to_json(done))
-                    finally:
-                        hot.unpersist()
-            with phases("size"):
-                after = size.measure(db, settings, max_mb) if result.batches else before
-            size.record(settings.redis_url, after)  # once per run, after any move (recover may have moved some)
-            manifest.publish_recent(db, settings.redis_url)  # every run: heals a restarted (empty) Redis
-            result.data_mb_after = after.data_mb
-    finally:
-        client.close()
+    started, result, cold = time.monotonic(), RunResult(), open_cold(settings)
+    with open_db(settings) as db, job_lock(db, ARCHIVE) as lock:
+        cold.exists("")  # fail fast, naming the URL, when cold storage is down (the DAG retries)
+        phases = result.phases
+        with phases("recover"):
+            result.recovered = recover(spark, db, cold, phases)
+        with phases("size"):
+            before = size.measure(db, settings, max_mb)
+        result.data_mb_before, result.threshold_mb = before.data_mb, before.threshold_mb
+        result.low_water_mb = before.low_water_mb
+        result.skipped = _move(spark, settings, _Run(db, cold, lock, result), before)
+        with phases("size"):
+            after = size.measure(db, settings, max_mb) if result.batches else before
+        size.record(settings.redis_url, after)  # once per run, after any move (recover may have moved some)
+        manifest.publish_recent(db, settings.redis_url)  # every run: heals a restarted (empty) Redis
+        result.data_mb_after = after.data_mb
     result.seconds = round(time.monotonic() - started, 2)
     log.info("archive run: %s", result.summary())
     return result
 
+
+@dataclass(frozen=True)
+class _Run:
+    db: Database[Any]
+    cold: ColdFS
+    lock: Lock
+    result: RunResult
+
+
+def _move(spark: SparkSession, settings: Settings, run: _Run, before: size.SizeReport) -> str | None:
+    """Archive the batches that bring the hot store under its low-water mark; why nothing moved, or None."""
+    need = docs_to_free(before.data_bytes, before.docs, before.threshold_mb, before.low_water)
+    watermark = read_watermark(run.db)
+    if need == 0:
+        return f"under the threshold: {before.line()}"
+    if watermark is None:
+        return "the KPI job has not counted anything yet (no watermark): nothing may move"
+    with run.result.phases("histogram"):
+        buckets = hot_histogram(run.db, settings.archive_slice_min, watermark)
+    slice_len = timedelta(minutes=settings.archive_slice_min)
+    batches = plan_batches(buckets, watermark, need, manifest.batch_ids(run.db), slice_len)
+    if not batches:
+        return f"over the threshold but no hour is fully counted below the watermark {watermark}"
+    # One read for all batches (oldest first, consecutive hours): each is taken from it.
+    hot = spark_io.read_range(spark, settings, batches[0].start, batches[-1].end, watermark).persist()
+    try:
+        with run.result.phases("read"):
+            hot.count()  # reads MongoDB into Spark's cache
+        for batch in batches:
+            done = archive_batch(spark, hot, run.db, run.cold, batch, watermark, run.result.phases)
+            run.lock.renew()
+            if done is not None:
+                run.result.batches.append(manifest.to_json(done))
+    finally:
+        hot.unpersist()
+    return None

@@ -18,11 +18,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pymongo import MongoClient
-
 from paylake import names, schema
 from paylake.archive import manifest
 from paylake.archive.coldfs import arrow_filesystem
+from paylake.mongo import open_db
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,14 +47,10 @@ def read_hot(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        db = client[settings.mongo_db]
+    with open_db(settings) as db:
         complete = manifest.complete_ids(db)
         rows = [schema.from_mongo(d) for d in db[names.TRANSACTIONS].find(_event_bounds(date_from, date_to))] \
             if with_rows else []
-    finally:
-        client.close()
     table = pa.Table.from_pylist(rows, schema=schema.arrow_schema())
     return complete, table.append_column("date", pc.cast(table["event_time"], pa.date32()))
 
@@ -155,7 +150,7 @@ def spark_views(
     from pyspark.sql import types as T
 
     from paylake.archive.coldfs import open_cold
-    from paylake.mongo import match_pipeline, open_db
+    from paylake.mongo import match_pipeline
     from paylake.spark import read_mongo
 
     with open_db(settings) as db:

@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import names
 from paylake.clock import now
+from paylake.mongo import open_db
 from paylake.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,11 +80,8 @@ def record(redis_url: str, report: SizeReport) -> None:
 
 def check(settings: Settings, max_mb: float | None = None) -> SizeReport:
     """Measure once, record in Redis, log the verdict. The DAG's short-circuit calls this."""
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        report = measure(client[settings.mongo_db], settings, max_mb)
-    finally:
-        client.close()
+    with open_db(settings) as db:
+        report = measure(db, settings, max_mb)
     record(settings.redis_url, report)
     log.info("%s", report.line())
     return report

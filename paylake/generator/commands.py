@@ -26,22 +26,18 @@ def _reference(args: argparse.Namespace) -> int:
 
 
 def _dimensions(args: argparse.Namespace) -> int:
-    import pymongo
 
     from paylake.generator import dimensions, stream
+    from paylake.mongo import open_db
 
     settings = load_settings()
-    client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=3000)
-    db = client[settings.mongo_db]
-    try:
+    with open_db(settings, 3000) as db:
         if args.repair:  # every stored document compared and rewritten where it differs (~45 s at 500,000)
             dims = dimensions.build_dimensions(customers=settings.customers)
             stream.with_retry(lambda: dimensions.reseed(db, dims), stream.where(settings), args.max_retry_s, print)
         else:  # seeded once; later runs trust the seeding record after a spot check (~1 s)
             dims = stream.with_retry(lambda: dimensions.ensure_dimensions(db, settings.customers),
                                      stream.where(settings), args.max_retry_s, print)
-    finally:
-        client.close()
     sizes = {"categories": len(dims.categories), "merchants": len(dims.merchants), "customers": len(dims.customers)}
     print("dimensions in place (idempotent): " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
     return 0

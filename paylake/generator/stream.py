@@ -29,6 +29,7 @@ from paylake.generator import dimensions, ingest, model, records
 from paylake.generator.ingest import Counts, Ingestor
 from paylake.generator.simulate import SimOptions, Simulator
 from paylake.generator.stats import StatsRecorder
+from paylake.mongo import open_db
 from paylake.settings import Settings
 
 # Unpaced runs have no rate to simulate; the who-and-when structure then assumes the demo's 20 tx/s.
@@ -124,8 +125,6 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         stop: threading.Event | None = None, max_retry_s: float = 300.0,
         echo: Callable[[str], None] = ingest.stderr_line) -> Counts:
     """Generate into MongoDB until ``count`` records, ``duration`` seconds, or ``stop``; return the counts."""
-    import pymongo
-
     for flag, value in (("--rate", rate), ("--batch-size", batch_size), ("--speedup", speedup)):
         if value is not None and value <= 0:  # a zero batch or clock step would loop forever on empty batches
             raise GeneratorError(f"{flag} must be positive, got {value}")
@@ -139,10 +138,8 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
             raise GeneratorError(str(exc)) from exc
     model.speed_up_sampling(synthesizer)
     model.one_sampling_thread()
-    client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, tz_aware=True,
-                                                      serverSelectionTimeoutMS=3000, connectTimeoutMS=3000)
-    db, label = client[settings.mongo_db], where(settings)
-    try:
+    label = where(settings)
+    with open_db(settings, 3000) as db:  # a down server fails an attempt in 3 s; with_retry retries
         dims = with_retry(lambda: dimensions.ensure_dimensions(db, settings.customers), label, max_retry_s, echo)
         with_retry(lambda: indexes.ensure(db), label, max_retry_s, echo)
         # The clock starts once the dimensions are in hand (a large population takes seconds to read).
@@ -169,8 +166,6 @@ def run(settings: Settings, *, count: int | None = None, duration: float | None 
         if producer.error is not None:
             raise GeneratorError(f"sampling failed: {producer.error!r}") from producer.error
         return ingestor.counts
-    finally:
-        client.close()
 
 
 class Clock:

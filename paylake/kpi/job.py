@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from paylake import faults, indexes, names
@@ -38,7 +37,7 @@ from paylake.kpi import alerts, buckets, publisher, reads, rules, state, totals,
 from paylake.kpi.headline import Bucket, slotted_from
 from paylake.kpi.recent import LoopCache
 from paylake.lock import LockBusy, job_lock
-from paylake.mongo import BULK_CHUNK
+from paylake.mongo import BULK_CHUNK, open_db
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
@@ -90,19 +89,15 @@ def run_refresh(
     Redis cannot take the snapshot (MongoDB is already up to date then). A loop passes the same ``cache``
     to each refresh: it then reads only its new rows and re-reads only the buckets that changed (recent.py)."""
     request = _Request(until, config, cache or LoopCache(), time.monotonic())
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        db = client[settings.mongo_db]
+    with open_db(settings) as db:
         if not request.cache.indexes_checked:  # a create_index and an explain per date index: once a loop
             indexes.ensure(db)
             request.cache.indexes_checked = True
-        # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
-        with job_lock(db, KPI_REFRESH):
-            return _refresh(spark, settings, db, request)
-    except LockBusy as exc:
-        raise KpiBusyError(f"another KPI refresh is running ({exc})") from exc
-    finally:
-        client.close()
+        try:  # max_active_runs=1 covers the scheduler; the lock also covers the CLI and a second Airflow.
+            with job_lock(db, KPI_REFRESH):
+                return _refresh(spark, settings, db, request)
+        except LockBusy as exc:
+            raise KpiBusyError(f"another KPI refresh is running ({exc})") from exc
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from typing import Any
 
 DEFAULT_RECEIVER_PORT = 8999
 
@@ -30,18 +29,15 @@ def _deliver(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pymongo import MongoClient
 
     from paylake import clock
+    from paylake.mongo import open_db
     from paylake.settings import load_settings
     from paylake.webhook import outbox, wire
 
     settings = load_settings()
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        queue = outbox.backlog(client[settings.mongo_db])
-    finally:
-        client.close()
+    with open_db(settings) as db:
+        queue = outbox.backlog(db)
     target = wire.shown(settings.alert_webhook) if settings.alert_webhook else "off (PAYLAKE_ALERT_WEBHOOK unset)"
     print(f"webhook {target}: {queue.pending} alerts queued, the oldest for {queue.age_s(clock.now()):.0f} s")
     return 0

@@ -22,13 +22,13 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from paylake import clock, faults, indexes, names
 from paylake.errors import UsageError
 from paylake.lock import LockBusy, held
+from paylake.mongo import open_db
 from paylake.settings import Settings
 from paylake.webhook import outbox, wire
 
@@ -67,13 +67,9 @@ def drain(settings: Settings, db: Database[Any], post: wire.Poster = wire.post) 
 def deliver(settings: Settings, post: wire.Poster = wire.post) -> int:
     """`paylake alerts deliver`: send the backlog once; return how many alerts were acknowledged."""
     _require_webhook(settings)
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
-    try:
-        db = client[settings.mongo_db]
+    with open_db(settings) as db:
         indexes.ensure(db, (names.ALERTS,))
         return drain(settings, db, post)
-    finally:
-        client.close()
 
 
 def follow(
@@ -85,11 +81,9 @@ def follow(
 ) -> None:
     """`paylake alerts deliver --follow`: deliver until ``stop`` is set; failures are logged and retried."""
     _require_webhook(settings)
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongo_uri, tz_aware=True)
     failures, ready = 0, False
     log.info("delivering alerts to %s", wire.shown(settings.alert_webhook))
-    try:
-        db = client[settings.mongo_db]
+    with open_db(settings) as db:  # opening connects lazily: a down MongoDB is met (and retried) in the loop
         while not stop.is_set():
             try:
                 if not ready:  # here, not before the loop: MongoDB may be down when the deliverer starts
@@ -109,5 +103,3 @@ def follow(
                     log.info("delivered %d alerts%s", sent, f" after {failures} failed attempts" if failures else "")
                 failures = 0
             stop.wait(poll_s)
-    finally:
-        client.close()
