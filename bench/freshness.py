@@ -84,7 +84,8 @@ def refresh_connect(env: dict[str, str], server: Service, window: tuple[float, f
     only (the refresher's and the server's: a long-lived server warms up once, not per run)."""
     warm_until, until = window
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", f"{until - time.monotonic() + 5:.0f}"), env=env,
+        # The loop stops before a tick past its end, up to a period early: run it a minute past the window.
+        proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", f"{until - time.monotonic() + 60:.0f}"), env=env,
                                 stdout=subprocess.DEVNULL, stderr=log)
         last = jvm_cpu_s(server)
         while time.monotonic() + 60 <= warm_until + 1:
