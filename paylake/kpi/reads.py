@@ -39,7 +39,8 @@ def ingest_range(after: datetime | None, upper: datetime | None) -> dict[str, An
 
 
 def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
-    """The $match the connector pushes down to MongoDB for ingest times in (after, upper]."""
+    """``hot_read``'s $match (ingest times in (after, upper]) as the connector's JSON pipeline, for a Spark
+    read of the same range (bench/kpi.py, the range patch's tests); the job itself reads it with pymongo."""
     match = ingest_range(after, upper)
     return match_pipeline(match) if match else None
 

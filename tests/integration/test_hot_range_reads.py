@@ -92,7 +92,7 @@ def test_a_date_range_returns_exactly_what_mongodb_would(ranged: Database[Any], 
 
 
 def test_the_kpi_read_of_new_data_is_served_by_the_ingest_time_index(ranged: Database[Any]) -> None:
-    pipeline = json_util.loads(hot_pipeline(T0, T0 + timedelta(minutes=1)) or "[]")  # what the job hands Spark
+    pipeline = json_util.loads(hot_pipeline(T0, T0 + timedelta(minutes=1)) or "[]")  # what the job reads
     plan = ranged.command("explain", {"aggregate": names.TRANSACTIONS, "pipeline": pipeline, "cursor": {}})
     text = str(plan.get("queryPlanner") or plan.get("stages") or plan)
     # FerretDB shows SQLite's plan; MongoDB names the index scan stage.
