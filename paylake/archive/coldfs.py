@@ -1,7 +1,7 @@
 """Cold-storage I/O for both archive roots: ``hdfs://`` (through WebHDFS, the ``hdfs`` package) and ``file://``.
 
-Spark writes the Parquet files itself (``uri``); everything else the archive does on cold storage —
-listing, renaming, JSON manifests, sizes, clean-up — goes through this one small interface. Paths are
+Everything the archive does on cold storage — Parquet files, listing, renaming, JSON manifests, sizes,
+clean-up — goes through this one small interface (Spark jobs, the marts, write through ``uri``). Paths are
 relative to the archive root (``settings.cold_path``).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -34,6 +35,9 @@ class ColdFS(Protocol):
     def size(self, rel: str) -> int: ...
     def write_json(self, rel: str, data: dict[str, Any]) -> None: ...
     def read_json(self, rel: str) -> dict[str, Any] | None: ...
+    def write_bytes(self, rel: str, data: bytes) -> None: ...
+    def read_bytes(self, rel: str) -> bytes: ...
+    def files(self, rel: str) -> Sequence[str]: ...  # every file under ``rel``, recursively, as paths from the root
 
 
 class LocalFS:
@@ -84,6 +88,18 @@ class LocalFS:
     def read_json(self, rel: str) -> dict[str, Any] | None:
         path = self._p(rel)
         return json.loads(path.read_text()) if path.exists() else None
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        path = self._p(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self._p(rel).read_bytes()
+
+    def files(self, rel: str) -> Sequence[str]:
+        base = self._p(rel)
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
 
 
 class WebHdfsFS:
@@ -150,6 +166,23 @@ class WebHdfsFS:
                 return dict(json.loads(reader.read()))
 
         return dict(self._call(f"read {rel}", read))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        self._call(f"write {rel}", self.client.write, self._p(rel), data=data, overwrite=True)
+
+    def read_bytes(self, rel: str) -> bytes:
+        def read() -> bytes:
+            with self.client.read(self._p(rel)) as reader:
+                return bytes(reader.read())
+
+        return bytes(self._call(f"read {rel}", read))
+
+    def files(self, rel: str) -> Sequence[str]:
+        if not self.exists(rel):
+            return []
+        walk = self._call(f"walk {rel}", lambda: list(self.client.walk(self._p(rel))))
+        root = self.root.rstrip("/")
+        return sorted(f"{top}/{name}"[len(root) :].lstrip("/") for top, _dirs, names in walk for name in names)
 
 
 def open_cold(settings: Settings) -> ColdFS:

@@ -14,18 +14,10 @@ from paylake.errors import PaylakeError
 
 def _run(args: argparse.Namespace) -> int:
     from paylake.jobs import ARCHIVE
+    from paylake.jobs.run import run
     from paylake.settings import load_settings
 
-    settings = load_settings()
-    if args.spark_submit:
-        from paylake.jobs.submit import submit, summary_line
-
-        extra = ["--max-mb", str(args.max_mb)] if args.max_mb is not None else []
-        print(summary_line(submit(settings, ARCHIVE, extra)))
-        return 0
-    from paylake.jobs.run import run
-
-    print(run(ARCHIVE, settings, max_mb=args.max_mb))
+    print(run(ARCHIVE, load_settings(), max_mb=args.max_mb))
     return 0
 
 
@@ -113,8 +105,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = archive.add_subparsers(dest="archive_command", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="one archive run (skips when under the threshold)")
     run.add_argument("--max-mb", type=float, default=None, help="threshold for this run (default PAYLAKE_HOT_MAX_MB)")
-    run.add_argument("--spark-submit", action="store_true",
-                     help="run in a spark-submit JVM of its own (the path before Spark Connect)")
     run.set_defaults(func=_run)
     actions.add_parser("status", help="hot size against the threshold, archived batches, lock").set_defaults(
         func=_status

@@ -2,8 +2,8 @@
 
 Per batch (states in the manifest, see manifest.py):
   planned   manifest document created (range, KPI watermark at plan time)
-  written   Spark wrote Parquet to ``_tmp/<id>/date=…``, the batch's rows taken from the run's one read of
-            MongoDB for all its planned batches (persisted)
+  written   the batch's rows read from MongoDB (its filter, as Arrow) and written as one Parquet file to
+            ``_tmp/<id>/date=…`` (parquet_io.py; no Spark: a batch is a copy, not a computation)
   verified  read back: row count and the exact id set equal the source; JSON manifest put beside the data
   published one atomic rename to ``transactions/date=…/batch=<id>``; JSON + MongoDB manifest say so
   deleted   exactly the ids read back from the published files deleted from MongoDB (by id), then checked gone
@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.database import Database
 
 from paylake import faults, names
-from paylake.archive import manifest, size, spark_io
+from paylake.archive import manifest, parquet_io, size
 from paylake.archive.coldfs import ColdFS, open_cold
 from paylake.archive.histogram import hot_histogram
 from paylake.archive.plan import Batch, docs_to_free, plan_batches
@@ -41,7 +42,7 @@ from paylake.mongo import open_db
 from paylake.settings import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 DELETE_CHUNK = 20_000  # ids per delete command: FerretDB/SQLite allows 32766 statement variables
@@ -116,7 +117,6 @@ def _delete_archived(db: Database[Any], doc: dict[str, Any], archived: list[str]
 
 
 def _roll_forward(
-    spark: SparkSession,
     db: Database[Any],
     cold: ColdFS,
     doc: dict[str, Any],
@@ -149,7 +149,7 @@ def _roll_forward(
         state = "published"
     if state == "published":
         # Delete what the cold copy holds (read back from its files), not what was planned.
-        archived = verified_ids if verified_ids is not None else spark_io.read_ids(spark, cold.uri(paths.final))
+        archived = verified_ids if verified_ids is not None else parquet_io.read_ids(cold, paths.final)
         if checksum(archived) != doc["checksum"] or len(archived) != doc["rows"]:
             raise ArchiveError(f"batch {batch_id}: published files at {cold.uri(paths.final)} differ from the manifest")
         deleted = _delete_archived(db, doc, archived, phases)
@@ -165,7 +165,7 @@ def _roll_forward(
     raise ArchiveError(f"batch {batch_id} is in state {state!r}, which cannot be rolled forward")
 
 
-def recover(spark: SparkSession, db: Database[Any], cold: ColdFS, phases: Phases | None = None) -> list[str]:
+def recover(db: Database[Any], cold: ColdFS, phases: Phases | None = None) -> list[str]:
     """Finish or roll back every batch a previous run left unfinished (called under the lock)."""
     done = []
     for doc in manifest.unfinished(db):
@@ -178,38 +178,28 @@ def recover(spark: SparkSession, db: Database[Any], cold: ColdFS, phases: Phases
             log.warning("batch %s: rolled back from state %s", batch_id, doc["state"])
             done.append(f"{batch_id}: rolled back")
         else:
-            _roll_forward(spark, db, cold, doc, phases=phases)
+            _roll_forward(db, cold, doc, phases=phases)
             log.warning("batch %s: completed from state %s", batch_id, doc["state"])
             done.append(f"{batch_id}: completed")
     return done
 
 
-def archive_batch(
-    spark: SparkSession,
-    hot: DataFrame,
-    db: Database[Any],
-    cold: ColdFS,
-    batch: Batch,
-    watermark: datetime,
-    phases: Phases | None = None,
-) -> dict[str, Any] | None:
-    """Move one batch: its rows are taken from ``hot``, the run's persisted read of its batches' range."""
-    phases = Phases() if phases is None else phases
+def _archive_batch(run: _Run, batch: Batch, rows: pa.Table, watermark: datetime) -> dict[str, Any] | None:
+    """Move one batch whose ``rows`` (``parquet_io.cold_table`` of its read) are in hand: write, verify,
+    publish, delete."""
+    if rows.num_rows == 0:  # the range emptied since planning (nothing to move)
+        return None
+    db, cold, phases = run.db, run.cold, run.result.phases
     doc = manifest.create(db, batch, watermark)
     paths = manifest.paths(batch.batch_id, batch.date)
-    source = spark_io.batch_rows(hot, batch.start, batch.end, watermark)  # served from hot's cache
-    with phases("select"):
-        source_ids = spark_io.ids(source, "_id")
-    if not source_ids:  # the range emptied since planning (nothing to move)
-        manifest.forget(db, batch.batch_id)
-        return None
+    source_ids = rows["transaction_id"].to_pylist()
     with phases("write"):
         cold.delete(paths.tmp_root)  # leftovers of a crashed attempt
-        spark_io.write_parquet(source, cold.uri(paths.tmp_root))
+        parquet_io.write(cold, paths.tmp_date, rows)
     faults.maybe_fail("write")
     manifest.advance(db, batch.batch_id, "written")
     with phases("verify"):
-        back = spark_io.read_ids(spark, cold.uri(paths.tmp_date))
+        back = parquet_io.read_ids(cold, paths.tmp_date)
         if len(back) != len(source_ids) or set(back) != set(source_ids):
             raise ArchiveError(
                 f"batch {batch.batch_id}: read back {len(back)} rows / {len(set(back))} ids from "
@@ -219,22 +209,22 @@ def archive_batch(
         cold.write_json(paths.tmp_json, manifest.to_json({**doc, **info, "state": "verified"}))
     faults.maybe_fail("verify")
     manifest.advance(db, batch.batch_id, "verified", **info)
-    return _roll_forward(spark, db, cold, {**doc, **info, "state": "verified"}, verified_ids=back, phases=phases)
+    return _roll_forward(db, cold, {**doc, **info, "state": "verified"}, verified_ids=back, phases=phases)
 
 
-def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = None) -> RunResult:
+def run_archive(settings: Settings, max_mb: float | None = None) -> RunResult:
     """Archive until the hot store is under the low-water mark (threshold ``max_mb`` or the setting)."""
     started, result, cold = time.monotonic(), RunResult(), open_cold(settings)
     with open_db(settings) as db, job_lock(db, ARCHIVE) as lock:
         cold.exists("")  # fail fast, naming the URL, when cold storage is down (the DAG retries)
         phases = result.phases
         with phases("recover"):
-            result.recovered = recover(spark, db, cold, phases)
+            result.recovered = recover(db, cold, phases)
         with phases("size"):
             before = size.measure(db, settings, max_mb)
         result.data_mb_before, result.threshold_mb = before.data_mb, before.threshold_mb
         result.low_water_mb = before.low_water_mb
-        result.skipped = _move(spark, settings, _Run(db, cold, lock, result), before)
+        result.skipped = _move(settings, _Run(db, cold, lock, result), before)
         with phases("size"):
             after = size.measure(db, settings, max_mb) if result.batches else before
         size.record(settings.redis_url, after)  # once per run, after any move (recover may have moved some)
@@ -245,6 +235,10 @@ def run_archive(spark: SparkSession, settings: Settings, max_mb: float | None = 
     return result
 
 
+def _read(db: Database[Any], batch: Batch, watermark: datetime) -> pa.Table:
+    return parquet_io.cold_table(parquet_io.read_batch(db, batch.start, batch.end, watermark))
+
+
 @dataclass(frozen=True)
 class _Run:
     db: Database[Any]
@@ -253,7 +247,7 @@ class _Run:
     result: RunResult
 
 
-def _move(spark: SparkSession, settings: Settings, run: _Run, before: size.SizeReport) -> str | None:
+def _move(settings: Settings, run: _Run, before: size.SizeReport) -> str | None:
     """Archive the batches that bring the hot store under its low-water mark; why nothing moved, or None."""
     need = docs_to_free(before.data_bytes, before.docs, before.threshold_mb, before.low_water)
     watermark = read_watermark(run.db)
@@ -267,16 +261,17 @@ def _move(spark: SparkSession, settings: Settings, run: _Run, before: size.SizeR
     batches = plan_batches(buckets, watermark, need, manifest.batch_ids(run.db), slice_len)
     if not batches:
         return f"over the threshold but no hour is fully counted below the watermark {watermark}"
-    # One read for all batches (oldest first, consecutive hours): each is taken from it.
-    hot = spark_io.read_range(spark, settings, batches[0].start, batches[-1].end, watermark).persist()
-    try:
-        with run.result.phases("read"):
-            hot.count()  # reads MongoDB into Spark's cache
-        for batch in batches:
-            done = archive_batch(spark, hot, run.db, run.cold, batch, watermark, run.result.phases)
+    # Each batch's read runs while the one before it is written, verified and deleted (MongoDB serves reads
+    # beside a delete; FerretDB's SQLite too, in WAL mode): "read" is only the time spent waiting for one.
+    with ThreadPoolExecutor(1, thread_name_prefix="archive-read") as ahead:
+        reading = ahead.submit(_read, run.db, batches[0], watermark)
+        for i, batch in enumerate(batches):  # oldest first: a run stopped half way leaves the oldest archived
+            with run.result.phases("read"):
+                rows = reading.result()
+            if i + 1 < len(batches):
+                reading = ahead.submit(_read, run.db, batches[i + 1], watermark)
+            done = _archive_batch(run, batch, rows, watermark)
             run.lock.renew()
             if done is not None:
                 run.result.batches.append(manifest.to_json(done))
-    finally:
-        hot.unpersist()
     return None

@@ -14,11 +14,12 @@ from datetime import timedelta
 @dataclass(frozen=True)
 class Job:
     name: str  # the lock's name too, and the Spark application name's suffix
-    entry: str  # "module:function", called as function(spark, settings, **arguments) -> result with .summary()
+    entry: str  # "module:function": function([spark,] settings, **arguments) -> a result with .summary()
     every: timedelta  # the DAG's schedule
     timeout: timedelta  # the DAG task's execution_timeout; a spark-submit run is stopped just before it
     lock_ttl: timedelta  # how long a lock outlives its holder's last renewal: only a dead holder's expires
     spark_conf: dict[str, str] = field(default_factory=dict)  # per-session Spark SQL settings
+    spark: bool = True  # the entry takes a Spark session first; False: it runs in the caller, no Spark
 
     def __post_init__(self) -> None:
         if self.lock_ttl <= self.timeout:
@@ -57,6 +58,7 @@ ARCHIVE = Job(
     every=timedelta(minutes=5),
     timeout=timedelta(minutes=60),
     lock_ttl=timedelta(hours=2),
+    spark=False,  # a copy, not a computation: pymongo → Arrow → Parquet (paylake/archive/parquet_io.py)
 )
 # One UTC date's marts (hot ∪ cold, gated, published atomically); the DAG runs it daily, the CLI backfills.
 DAILY_MARTS = Job(

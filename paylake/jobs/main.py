@@ -1,5 +1,5 @@
-"""The spark-submit entry of every job: `spark-submit …/paylake/jobs/main.py JOB [--until ISO] [--for-s S]
-[--max-mb MB] [--day YYYY-MM-DD]`. The file ships in the package, so an installed wheel can submit it; it
+"""The spark-submit entry of every Spark job: `spark-submit …/paylake/jobs/main.py JOB [--until ISO]
+[--for-s S] [--day YYYY-MM-DD]`. The file ships in the package, so an installed wheel can submit it; it
 runs the job on the session spark-submit configured (never a Spark Connect client) and prints the job's
 JSON summary last."""
 
@@ -13,7 +13,7 @@ from typing import Any
 
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The job's keyword arguments given on the command line (the others keep the entry's defaults)."""
-    given = {"until": args.until, "for_s": args.for_s, "max_mb": args.max_mb, "day": args.day}
+    given = {"until": args.until, "for_s": args.for_s, "day": args.day}
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -22,10 +22,9 @@ def parser() -> argparse.ArgumentParser:
     from paylake.kpi.commands import parse_until
 
     out = argparse.ArgumentParser(prog="paylake/jobs/main.py", description=__doc__)
-    out.add_argument("job", choices=sorted(JOBS))
+    out.add_argument("job", choices=sorted(name for name, job in JOBS.items() if job.spark))
     out.add_argument("--until", type=parse_until, help="kpi_refresh: ISO-8601 upper ingest-time bound")
     out.add_argument("--for-s", type=float, help="kpi_refresh: keep refreshing for this many seconds")
-    out.add_argument("--max-mb", type=float, help="archive: threshold for this run (default PAYLAKE_HOT_MAX_MB)")
     out.add_argument("--day", help="daily_marts: the UTC date to build (YYYY-MM-DD)")
     return out
 

@@ -20,7 +20,12 @@ def entry(job: Job) -> Callable[..., Any]:
 
 def run(job: Job, settings: Settings, **arguments: Any) -> str:
     """Open a session, run ``job``'s entry with ``arguments``, close the session; return the one-line JSON
-    summary. A Spark Connect session is a client: closing it leaves the server (and its warm JVM) up."""
+    summary. A Spark Connect session is a client: closing it leaves the server (and its warm JVM) up. A job
+    without Spark (``job.spark`` false) runs its entry here directly."""
+    if not job.spark:
+        summary = str(entry(job)(settings, **arguments).summary())
+        log.info("%s: %s", job.name, summary)
+        return summary
     from paylake.spark import active, build_session
 
     spark = build_session(settings, job.app_name)

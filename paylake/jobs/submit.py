@@ -71,6 +71,8 @@ def summary_line(output: str) -> str:
 def submit(settings: Settings, job: Job, args: Sequence[str] = (), timeout_s: float | None = None) -> str:
     """spark-submit ``job`` with its command-line ``args``; return its stdout, raise JobError with its output
     on failure or when it outlives ``timeout_s`` (default: the job's timeout less a margin)."""
+    if not job.spark:
+        raise ValueError(f"job {job.name} does not run on Spark: run it with paylake.jobs.run, not spark-submit")
     timeout_s = timeout_s or job.timeout.total_seconds() - MARGIN_S
     script = job.name
     env = {**os.environ, **settings_env(settings), "PYSPARK_PYTHON": sys.executable}

@@ -23,7 +23,7 @@ def test_generate_refresh_archive_more_refresh_keeps_all_time_totals(  # type: i
     seed_dimensions(mongo_db)
     first = load(mongo_db, set_watermark=False)  # 40 hours; the KPI job sets its own watermark
     run_refresh(spark, small)
-    result = run_archive(spark, small)
+    result = run_archive(small)
     assert result.batches and cold_rows(small)
 
     more = load(mongo_db, count=300, prefix="more", start=T0 + timedelta(hours=41), set_watermark=False)

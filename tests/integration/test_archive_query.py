@@ -34,13 +34,13 @@ def test_query_totals_are_exact_before_during_and_after_archiving(  # type: igno
     # A crash mid-delete: the batch is published in cold and half of it is still hot.
     monkeypatch.setenv(faults.FAULT_ENV, "delete")
     with pytest.raises(faults.InjectedFault):
-        run_archive(spark, small)
+        run_archive(small)
     monkeypatch.delenv(faults.FAULT_ENV)
     assert query.run_duckdb(small, TOTALS)[1] == [expected]
     columns, rows = query.run_spark(spark, small, TOTALS)
     assert [tuple(r) for r in rows] == [expected]
 
-    run_archive(spark, small)
+    run_archive(small)
     assert query.run_duckdb(small, TOTALS)[1] == [expected]
     archived = query.run_duckdb(small, "SELECT count(*) FROM archive")[1][0][0]
     assert 0 < archived < len(records)

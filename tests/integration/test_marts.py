@@ -66,7 +66,7 @@ def test_marts_equal_ground_truth_over_hot_and_cold_and_a_rerun_changes_nothing(
     from paylake.kpi.state import write_watermark
 
     write_watermark(mongo_db, max(r["ingest_time"] for r in records))
-    run_archive(spark, settings, max_mb=0.15)  # the oldest hours go cold: the first date is read from both
+    run_archive(settings, max_mb=0.15)  # the oldest hours go cold: the first date is read from both
     assert 0 < len(truth.cold_rows(settings)) < len(records)
     for day in DAYS:
         out = job.run(spark, settings, day)
@@ -123,7 +123,7 @@ def test_each_gate_fails_on_its_own_break_and_nothing_is_published(  # type: ign
     from paylake.kpi.state import write_watermark
 
     write_watermark(mongo_db, max(r["ingest_time"] for r in records))
-    run_archive(spark, settings, max_mb=1e-6)  # everything, the twin included, to cold, complete
+    run_archive(settings, max_mb=1e-6)  # everything, the twin included, to cold, complete
     assert mongo_db[names.TRANSACTIONS].find_one({"_id": "x-twin"}) is None
     assert job.run(spark, settings, day).published  # the clean date passes every gate
     first = {m: sorted(map(str, published(settings, m, day))) for m in store.MARTS}

@@ -53,7 +53,7 @@ def test_counters_come_from_the_stores_and_a_retried_job_counts_once(  # type: i
         run_refresh(spark, settings)
     monkeypatch.delenv(faults.FAULT_ENV)
     run_refresh(spark, settings)
-    run_archive(spark, settings, max_mb=0.01)
+    run_archive(settings, max_mb=0.01)
     size.check(settings)
     results.record(mongo_db, "run-1", T0.date(), [gates.CheckResult("range_amount", "amount > 0", 2, ["a", "b"])])
 
