@@ -4,8 +4,8 @@
 Every 5 minutes `check_size` reads the hot fact collection's size from MongoDB's own statistics
 (collStats) and records it in Redis. Under `PAYLAKE_HOT_MAX_MB` (default 300) the run stops there
 (short-circuit: the archive task is skipped and the log says why). Over it, `archive` runs the archive job
-(a client of the Spark Connect server), which moves the oldest whole event-time slices (an hour by default,
-`PAYLAKE_ARCHIVE_SLICE_MIN`) that the KPI job has already counted to HDFS Parquet
+(in the task's process: MongoDB → Arrow → Parquet, no Spark), which moves the oldest whole event-time
+slices (an hour by default, `PAYLAKE_ARCHIVE_SLICE_MIN`) that the KPI job has already counted to HDFS Parquet
 (`date=YYYY-MM-DD/batch=<id>/`) until the size is under the low-water mark (`PAYLAKE_HOT_LOW_WATER` x
 threshold): write to a temporary dir → verify count and ids → publish by rename → manifest → delete
 exactly those ids from MongoDB → complete.

@@ -1,7 +1,7 @@
 """Cold-storage I/O for both archive roots: ``hdfs://`` (through WebHDFS, the ``hdfs`` package) and ``file://``.
 
 Everything the archive does on cold storage — Parquet files, listing, renaming, JSON manifests, sizes,
-clean-up — goes through this one small interface (Spark jobs, the marts, write through ``uri``). Paths are
+clean-up — goes through this one small interface (Spark jobs, such as the marts, write through ``uri``). Paths are
 relative to the archive root (``settings.cold_path``).
 """
 

@@ -76,6 +76,11 @@ def _run_dag(dag_id: str, logical_date: datetime | None = None) -> None:
     assert str(run.state) in {"success", "DagRunState.SUCCESS"}, f"{dag_id}: {run.state}"
 
 
+def _newest_ingest(db: Any) -> datetime | None:
+    newest = db[names.TRANSACTIONS].find_one({}, {"ingest_time": 1}, sort=[("ingest_time", -1)])
+    return newest["ingest_time"] if newest else None
+
+
 def _truth(db: Any, since: datetime) -> dict[str, float]:
     """Transaction id → amount of every hot transaction with event_time >= since (read straight from MongoDB)."""
     found = db[names.TRANSACTIONS].find({"event_time": {"$gte": since}}, {"amount": 1})
@@ -103,6 +108,7 @@ def test_whole_pipeline(  # type: ignore[no-untyped-def]
     from paylake.data import REFERENCE_CSV
     from paylake.generator import model, stream
     from paylake.kpi import snapshot
+    from paylake.kpi.state import read_watermark
 
     # A small population: seeding the default 500,000 customers would take a minute (the KPI job reads only
     # the customers its rows name, whatever the population).
@@ -130,7 +136,8 @@ def test_whole_pipeline(  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PAYLAKE_HOT_MAX_MB", f"{before.data_mb / 2:.4f}")
     _run_dag("mongo_to_hdfs_archiving")
     batches = [b for b in manifest.all_batches(mongo_db) if b["state"] == "complete"]
-    assert batches, "the archive DAG archived nothing"
+    watermark, newest = read_watermark(mongo_db), _newest_ingest(mongo_db)
+    assert batches, f"the archive DAG archived nothing: {before.line()}; watermark {watermark}, newest {newest}"
     archived_rows = sum(int(b["rows"]) for b in batches)
     hot_left = mongo_db[names.TRANSACTIONS].count_documents({})
     assert hot_left + archived_rows == first.inserted
