@@ -67,14 +67,17 @@ ferretdb() {
   # `_id: {$in: [...]}` from the _id_ index; delete-by-id.patch deletes `{_id: {$in: [<strings>]}}` with one
   # statement on that index, without reading the documents (the archive's delete); sjson-fast-decode.patch
   # parses each distinct document schema once and plain scalars directly (half of a full read's CPU);
-  # range-upper-bound.patch pushes date upper bounds down too, keeping every TEXT value (arrays, strings).
+  # range-upper-bound.patch pushes date upper bounds down too, keeping every TEXT value (arrays, strings);
+  # projection-pushdown.patch has SQLite return only the top-level fields a plain inclusion projection (with
+  # its filter and sort) reads, and decodes only those (the hot histogram's find); bson-untracked-iteration.patch
+  # converts reply documents without an iterator each (each recorded a stack trace for leak tracking).
   rm -rf "$work" && mkdir -p "$work" build/bin
   cp "$src/main.go" "$src/go.mod" "$src/go.sum" "$work/"
   local module=github.com/FerretDB/FerretDB
   (cd "$work" && go mod download "$module")
   cp -r "$(cd "$work" && go list -m -f '{{.Dir}}' "$module")" "$work/FerretDB"
   chmod -R u+w "$work/FerretDB"
-  for p in range-pushdown id-in-pushdown delete-by-id sjson-fast-decode range-upper-bound; do  # in this order: each edits the previous one's code
+  for p in range-pushdown id-in-pushdown delete-by-id sjson-fast-decode range-upper-bound projection-pushdown bson-untracked-iteration; do  # in this order: each edits the previous one's code
     patch -s -p1 -d "$work/FerretDB" < "$src/$p.patch"
   done
   (cd "$work" && go mod edit -replace "$module=./FerretDB" && CGO_ENABLED=0 go build -trimpath -o "$ROOT/$out" .)
