@@ -9,6 +9,8 @@ Policy (documented in the README):
   archived data is always the oldest, and nothing the KPI job has not counted ever leaves the hot store.
 * Hours are taken oldest first until the documents to free are covered (whole hours: a little more moves
   than strictly needed, which is the point of the low-water mark).
+* A batch closes once it holds BATCH_DOCS documents (whole slices: a slice is never split): a batch is read
+  into memory whole, and a run moves its batches as a pipeline (one is deleted while the next is written).
 * The batch id is derived from the range, so a re-run of the same plan names the same batch; a range that
   is archived again later (late events landing in an archived hour) gets a ``.2``, ``.3`` … suffix.
 The wall clock plays no part: the inputs are the store's own statistics, histogram and watermark.
@@ -23,6 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 HOUR = timedelta(hours=1)
+# Documents per batch, at least (it closes on the slice that reaches this): ~40 MB of Arrow in the archive's
+# memory, one Parquet file of ~10 MB, and a catch-up of a day or more moves as many batches, pipelined.
+BATCH_DOCS = 250_000
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,8 @@ def plan_batches(
     taken_ids: Collection[str] = (),
     slice_len: timedelta = HOUR,
 ) -> list[Batch]:
-    """Batches (oldest first, at most one UTC date each) holding at least ``need_docs`` documents, or all
-    eligible ones when there are fewer."""
+    """Batches (oldest first, at most one UTC date and about BATCH_DOCS documents each) holding at least
+    ``need_docs`` documents, or all eligible ones when there are fewer."""
     batches: list[Batch] = []
     run: list[HourBucket] = []
     total = 0
@@ -107,7 +112,7 @@ def plan_batches(
     if need_docs <= 0:
         return []
     for bucket in eligible_hours(buckets, watermark, slice_len):
-        if run and bucket.start.date() != run[0].start.date():
+        if run and (bucket.start.date() != run[0].start.date() or sum(b.docs for b in run) >= BATCH_DOCS):
             close()
         run.append(bucket)
         total += bucket.docs

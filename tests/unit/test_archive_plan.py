@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from paylake.archive.plan import (
+    BATCH_DOCS,
     HOUR,
     Batch,
     HourBucket,
@@ -89,3 +90,12 @@ def test_five_minute_slices_for_the_demo() -> None:
     [batch] = plan_batches(slices, watermark, need_docs=15, slice_len=five)
     assert (batch.start, batch.end, batch.expected_docs) == (T0, T0 + 2 * five, 20)
     assert batch.batch_id == "20260101T2000-20260101T2010"
+
+
+def test_a_batch_closes_on_the_slice_that_reaches_batch_docs() -> None:
+    big = BATCH_DOCS // 2 + 1  # two such hours exceed BATCH_DOCS: the third starts a new batch
+    batches = plan_batches(hours([big, big, big, 10]), T0 + 10 * HOUR, need_docs=3 * big + 10)
+    assert [(b.start, b.end, b.expected_docs) for b in batches] == [
+        (T0, T0 + 2 * HOUR, 2 * big),
+        (T0 + 2 * HOUR, T0 + 4 * HOUR, big + 10),
+    ]
