@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import PyMongoError
@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 from paylake import clock
 from paylake.errors import ServiceError
 from paylake.kpi.job import RefreshResult, run_refresh
+from paylake.kpi.prefetch import Prefetcher
 from paylake.kpi.recent import LoopCache
 from paylake.settings import Settings
 
@@ -58,8 +59,19 @@ def run(spark: SparkSession, settings: Settings, until: datetime | None = None, 
 
 
 def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult:
-    out, last_error = LoopResult(), None
     cache = LoopCache()  # buckets, lookback rows and small dimensions kept between the refreshes
+    # Each refresh's next range is read while it computes and writes (prefetch.py), up to the same bound
+    # as the refresh's own: the clock minus the allowed lateness.
+    lateness = timedelta(seconds=settings.kpi_lateness_s)
+    cache.prefetcher = Prefetcher(settings, lambda: clock.now() - lateness)
+    try:
+        return _loop(spark, settings, deadline, cache)
+    finally:
+        cache.prefetcher.discard()
+
+
+def _loop(spark: SparkSession, settings: Settings, deadline: float, cache: LoopCache) -> LoopResult:
+    out, last_error = LoopResult(), None
     while True:
         started = time.monotonic()
         try:
