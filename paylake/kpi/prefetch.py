@@ -49,6 +49,7 @@ class Prefetched:
     upper: datetime | None = None  # the largest ingest time read; None while nothing is
     customer_ids: set[str] = field(default_factory=set)
     fetched: list[tuple[list[str], pa.Table]] = field(default_factory=list)  # customers looked up, found
+    looked_up: set[str] = field(default_factory=set)  # every id in ``fetched``
 
     def add(self, db: Database[Any], known: KnownCustomers, read: reads.HotRead) -> None:
         """One step's rows; their customers not met yet are fetched now too, off the refresh's path."""
@@ -56,11 +57,11 @@ class Prefetched:
         if read.upper is None:
             return
         self.upper = read.upper
-        looked_up = {i for ids, _ in self.fetched for i in ids}
-        missing = [i for i in known.missing(read.customer_ids) if i not in looked_up]
+        missing = [i for i in known.missing(read.customer_ids) if i not in self.looked_up]
         self.customer_ids.update(read.customer_ids)
-        if missing:
+        if missing:  # ``known`` is the refresh's: only read here, merged by ``take`` on the refresh's thread
             self.fetched.append((missing, reads.customer_rows(db, missing)))
+            self.looked_up.update(missing)
 
     def as_read(self) -> reads.HotRead:
         import pyarrow as pa
