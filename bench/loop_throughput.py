@@ -35,7 +35,7 @@ def store_stream(db: Any, start: datetime, rate: int, seconds: float, customers:
 def measure(spark: Any, settings: Settings, db: Any, meter: Any, start: datetime, args: Any) -> None:
     """Store the stream from ``start``, run the loop for ``args.loop_seconds`` and print its throughput."""
     took = time.monotonic()
-    stored = store_stream(db, start, args.loop_rate, args.loop_seconds * 1.5, args.customers)
+    stored = store_stream(db, start, args.loop_rate, args.loop_seconds * 1.1, args.customers)
     print(f"\nloop stream: {stored:,} rows at {args.loop_rate:,}/s of ingest time, stored in "
           f"{time.monotonic() - took:.1f} s", flush=True)
     state.write_watermark(db, start - timedelta(milliseconds=1))

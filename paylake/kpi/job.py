@@ -118,7 +118,7 @@ class _Computed:
 
 # Rows read by a refresh from which its Spark action runs in LARGE_PARTS tasks, by customer (the rules'
 # window needs no other exchange then); below it, one task (see ``_compute``). None: always one.
-LARGE_RANGE: int | None = 50_000
+LARGE_RANGE: int | None = None
 LARGE_PARTS = 2
 
 
@@ -206,9 +206,9 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
 
     read = _read(db, request, pending, lower, target)
     upper = read.upper
-    if cache.prefetcher is not None and (upper or lower) is not None:
-        # The next range starts where this one ends: read it while this refresh computes and writes.
-        cache.prefetcher.start(upper or lower, cache.customers)  # type: ignore[arg-type]
+    follows = upper or lower  # where the next range starts: this one's end, or the watermark if nothing is new
+    if cache.prefetcher is not None and follows is not None:  # read it while this refresh computes and writes
+        cache.prefetcher.start(follows, cache.customers, started)
     if upper is None:
         return done(None, lower)
     computed = _compute(spark, settings, db, request, lower, read)

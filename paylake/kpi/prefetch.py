@@ -50,6 +50,7 @@ class Prefetched:
     customer_ids: set[str] = field(default_factory=set)
     fetched: list[tuple[list[str], pa.Table]] = field(default_factory=list)  # customers looked up, found
     looked_up: set[str] = field(default_factory=set)  # every id in ``fetched``
+    error: Exception | None = None  # why the read stopped early: the refresh then reads for itself
 
     def add(self, db: Database[Any], known: KnownCustomers, read: reads.HotRead) -> None:
         """One step's rows; their customers not met yet are fetched now too, off the refresh's path."""
@@ -89,14 +90,18 @@ class Prefetcher:
         self.thread: threading.Thread | None = None
         self.signal = _Signal()
         self.result: Prefetched | None = None
-        self.error: BaseException | None = None
+        # A refresh that starts at or after this (time.monotonic()) is the loop's last: nothing follows it.
+        self.last_start: float | None = None
         self.started = 0  # reads started and taken: for tests and logs
         self.taken = 0
 
-    def start(self, lower: datetime, known: KnownCustomers) -> None:
-        """Read what comes after ``lower`` (a refresh's upper bound, not committed yet) until ``take``."""
+    def start(self, lower: datetime, known: KnownCustomers, refresh_started: float) -> None:
+        """Read what comes after ``lower`` (the upper bound of a refresh started at ``refresh_started``, not
+        committed yet) until ``take``; not after the loop's last refresh, whose next read would be dropped."""
         self.discard()
-        self.signal, self.result, self.error = _Signal(), Prefetched(lower), None
+        if self.last_start is not None and refresh_started >= self.last_start:
+            return
+        self.signal, self.result = _Signal(), Prefetched(lower)
         self.thread = threading.Thread(target=self._run, args=(self.result, self.signal, known),
                                        name="kpi-prefetch", daemon=True)
         self.started += 1
@@ -110,12 +115,15 @@ class Prefetcher:
                     target = signal.final if last else self.bound()
                     since = into.upper or into.lower
                     if target is None or target > since:
-                        into.add(db, known, reads.hot_read(db, since, since, target))
+                        read = reads.hot_read(db, since, since, target)
+                        if signal.abandon:
+                            return
+                        into.add(db, known, read)
                     if last:
                         return
                     signal.stop.wait(self.step_s)
         except Exception as exc:  # noqa: BLE001 (any failure: the refresh then reads for itself)
-            self.error = exc
+            into.error = exc
 
     def take(self, lower: datetime, target: datetime | None, known: KnownCustomers) -> reads.HotRead | None:
         """The rows in (``lower``, ``target``] if the running read started at ``lower``, the customers it
@@ -128,8 +136,8 @@ class Prefetcher:
         self.signal.stop.set()
         thread.join()
         self.thread, self.result = None, None
-        if self.error is not None:
-            log.warning("kpi: the prefetched read failed, reading again: %s", self.error)
+        if result.error is not None:
+            log.warning("kpi: the prefetched read failed, reading again: %s", result.error)
             return None
         for looked_up, found in result.fetched:
             known.add(looked_up, found)
@@ -137,9 +145,8 @@ class Prefetcher:
         return result.as_read()
 
     def discard(self) -> None:
-        """Stop and forget the running read (a refresh failed, or the loop ends); waits for a step under way."""
-        if self.thread is not None:
-            self.signal.abandon = True
-            self.signal.stop.set()
-            self.thread.join()
+        """Forget the running read (a refresh failed, or the loop ends). Not waited for: a step under way can be
+        a large range (a catch-up's), and what it reads is dropped with ``result``; it then ends."""
+        self.signal.abandon = True
+        self.signal.stop.set()
         self.thread, self.result = None, None
