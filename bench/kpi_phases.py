@@ -1,7 +1,8 @@
 """Where a KPI refresh on a large new range spends its time and CPU, per phase and per process. Not a test.
 
     .venv/bin/python bench/kpi_phases.py [--customers 500000] [--old 100000] [--steady 30000]
-                                         [--catchup 270000] [--repeat 2] [--baseline DIR]
+                                         [--catchup 270000] [--repeat 2] [--baseline DIR] [--rounds 1]
+                                         [--loop-seconds 150 [--loop-rates 4000,1000]] [--variants none,50000]
 
 Starts its own FerretDB, Redis and Spark Connect server (temp dir, free ports). Each variant of the code runs
 in a child process on that stack, in a database of its own: a customers dimension of --customers (the
@@ -20,6 +21,9 @@ Connect's planning and RPC; a thread that exits takes its CPU out of its group, 
   customers  reads.customer_rows (pymongo $in chunks)
   spark      the rest of the one Spark action (the read's conversion, joins, windows, the collect)
   write      alerts, bucket merge, watermark, publish
+With --loop-seconds, each child then runs the loop itself (``kpi.loop.loop``, pipelined if the version is)
+on a stream stored beforehand at each of --loop-rates (bench/loop_throughput.py): its rows counted per second
+and CPU per row, behind the stream (a rate above what it counts) or keeping up.
 """
 
 from __future__ import annotations
@@ -152,8 +156,9 @@ def child(args: argparse.Namespace) -> None:
             reads.hot_read, _, reads.customer_rows, job._compute = originals  # the loop's figure: unmetered
             if originals[1] is not None:
                 reads.new_range = originals[1]  # type: ignore[attr-defined]
-            if args.loop_seconds:
-                loop_throughput.measure(spark, settings, db, meter, start + timedelta(minutes=65), args)
+            for rate in (int(r) for r in args.loop_rates.split(",") if r and args.loop_seconds):
+                start += timedelta(minutes=65)  # an hour after the previous rows: no lookback to read
+                start = loop_throughput.measure(spark, settings, db, meter, start, rate, args)
     finally:
         spark.stop()
         client.close()
@@ -175,8 +180,9 @@ def parse() -> argparse.Namespace:
     for name, default in (("customers", 500_000), ("old", 100_000), ("steady", 30_000), ("catchup", 270_000),
                           ("repeat", 2)):
         parser.add_argument(f"--{name}", type=int, default=default)
-    parser.add_argument("--loop-rate", type=int, default=8_000, help="the loop figure's stream (rows/s)")
-    parser.add_argument("--loop-seconds", type=float, default=0.0, help="the loop figure's length (0: none)")
+    parser.add_argument("--loop-rates", default="4000,1000", help="the loop figures' streams (rows/s; "
+                        "above what the loop counts: its throughput; below: its CPU when keeping up)")
+    parser.add_argument("--loop-seconds", type=float, default=0.0, help="each loop figure's length (0: none)")
     parser.add_argument("--large-range", default="", help=argparse.SUPPRESS)
     parser.add_argument("--variants", default="", help="this checkout again with job.LARGE_RANGE=N|none, "
                         "comma-separated (e.g. none: every refresh in one task)")
@@ -199,7 +205,7 @@ def main() -> None:
     ferret, server = mongo_service(settings, run_dir), connect_service(settings, run_dir)
     services = [ferret, redis_service(settings, run_dir), server]
     sizes = [f"--{k.replace('_', '-')}={getattr(args, k)}"
-             for k in ("customers", "old", "steady", "catchup", "repeat", "loop_rate", "loop_seconds")]
+             for k in ("customers", "old", "steady", "catchup", "repeat", "loop_rates", "loop_seconds")]
     try:
         for service in services:
             service.start()

@@ -5,7 +5,8 @@ the measurement, unlike a live stream's), an hour after the phases' rows so that
 watermark is set at its start, and the loop (``paylake.kpi.loop.loop``: its period, its prefetching if the
 version has it) runs for ``seconds`` against a clock that starts at the stream's start and runs at the
 wall clock's pace. At a rate above what the loop can count, it stays behind: the rows it counted per wall
-second are its throughput, and its lag at the end (the clock − the watermark) shows how far behind.
+second are its throughput, and its lag at the end (the clock − the watermark) shows how far behind; at a
+rate it keeps up with, its CPU per row is what counting costs in steady state.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ def store_stream(db: Any, start: datetime, rate: int, seconds: float, customers:
     for first in range(0, total, CHUNK):
         count = min(CHUNK, total - first)
         at = start + timedelta(seconds=first / rate)
-        insert(db, docs(count, at, rate * 60, f"loop{first:09d}_", 7 + first, customers))
+        insert(db, docs(count, at, rate * 60, f"loop{rate}_{first:09d}_", 7 + first, customers))
     return total
 
 
-def measure(spark: Any, settings: Settings, db: Any, meter: Any, start: datetime, args: Any) -> None:
-    """Store the stream from ``start``, run the loop for ``args.loop_seconds`` and print its throughput."""
+def measure(spark: Any, settings: Settings, db: Any, meter: Any, start: datetime, rate: int, args: Any) -> datetime:
+    """Store the stream from ``start``, run the loop for ``args.loop_seconds`` and print its throughput;
+    returns the stream's end."""
     took = time.monotonic()
-    stored = store_stream(db, start, args.loop_rate, args.loop_seconds * 1.1, args.customers)
-    print(f"\nloop stream: {stored:,} rows at {args.loop_rate:,}/s of ingest time, stored in "
+    stored = store_stream(db, start, rate, args.loop_seconds * 1.1, args.customers)
+    print(f"\nloop stream: {stored:,} rows at {rate:,}/s of ingest time, stored in "
           f"{time.monotonic() - took:.1f} s", flush=True)
     state.write_watermark(db, start - timedelta(milliseconds=1))
     began = time.monotonic()
@@ -56,3 +58,4 @@ def measure(spark: Any, settings: Settings, db: Any, meter: Any, start: datetime
           f"refresh {result.slowest_s:.1f} s; CPU {cpu:.1f} s (client {spent['client']:.1f}, FerretDB "
           f"{spent['ferret']:.1f}, server {spent['server']:.1f}) = {result.new_count / cpu:,.0f} rows per "
           f"CPU-s", flush=True)
+    return start + timedelta(seconds=stored / rate)
