@@ -1,7 +1,8 @@
 """Where a KPI refresh on a large new range spends its time and CPU, per phase and per process. Not a test.
 
     .venv/bin/python bench/kpi_phases.py [--customers 500000] [--old 100000] [--steady 30000]
-                                         [--catchup 270000] [--repeat 2] [--baseline DIR]
+                                         [--catchup 270000] [--repeat 2] [--baseline DIR] [--rounds 1]
+                                         [--loop-seconds 150 [--loop-rates 4000,1000]] [--variants none,50000]
 
 Starts its own FerretDB, Redis and Spark Connect server (temp dir, free ports). Each variant of the code runs
 in a child process on that stack, in a database of its own: a customers dimension of --customers (the
@@ -20,6 +21,9 @@ Connect's planning and RPC; a thread that exits takes its CPU out of its group, 
   customers  reads.customer_rows (pymongo $in chunks)
   spark      the rest of the one Spark action (the read's conversion, joins, windows, the collect)
   write      alerts, bucket merge, watermark, publish
+With --loop-seconds, each child then runs the loop itself (``kpi.loop.loop``, pipelined if the version is)
+on a stream stored beforehand at each of --loop-rates (bench/loop_throughput.py): its rows counted per second
+and CPU per row, behind the stream (a rate above what it counts) or keeping up.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import Any
 import pymongo
 
 sys.path.insert(0, str(Path(__file__).parent))
+import loop_throughput  # noqa: E402
 from kpi import NOW, docs, insert, seed_dimensions  # noqa: E402 (the bench's data)
 from procs import cpu_s, thread_cpu_s  # noqa: E402
 
@@ -135,6 +140,9 @@ def child(args: argparse.Namespace) -> None:
     for key, value in KPI_REFRESH.spark_conf.items():
         spark.conf.set(key, value)
     cache, start = LoopCache(), NOW
+    if args.large_range and hasattr(job, "LARGE_RANGE"):  # a variant of this checkout: the tasks per large range
+        job.LARGE_RANGE = None if args.large_range == "none" else int(args.large_range)
+    originals = (reads.hot_read, getattr(reads, "new_range", None), reads.customer_rows, job._compute)
     instrument(meter)
     plan = [("first of a loop (lookback read)", args.steady, 10.0)]
     plan += [("steady", args.steady, 10.0)] * args.repeat + [("catch-up", args.catchup, 90.0)] * args.repeat
@@ -145,6 +153,12 @@ def child(args: argparse.Namespace) -> None:
                 took = insert(db, docs(count, start, count / seconds * 60, f"n{batch}_", 100 + batch, args.customers))
                 print(f"inserted {count:,} new rows in {took:.1f} s", flush=True)
                 refresh(spark, settings, meter, cache, label, count)
+            reads.hot_read, _, reads.customer_rows, job._compute = originals  # the loop's figure: unmetered
+            if originals[1] is not None:
+                reads.new_range = originals[1]  # type: ignore[attr-defined]
+            for rate in (int(r) for r in args.loop_rates.split(",") if r and args.loop_seconds):
+                start += timedelta(minutes=65)  # an hour after the previous rows: no lookback to read
+                start = loop_throughput.measure(spark, settings, db, meter, start, rate, args)
     finally:
         spark.stop()
         client.close()
@@ -153,7 +167,7 @@ def child(args: argparse.Namespace) -> None:
 def run_child(args: argparse.Namespace, settings: Settings, pids: tuple[int, int], label: str,
               code: str | None, sizes: list[str]) -> None:
     print(f"\n===== {label}{f' (paylake from {code})' if code else ''} =====", flush=True)
-    database = "bench_phases_" + label.split()[0].replace("-", "_")
+    database = "bench_phases_" + "".join(c if c.isalnum() else "_" for c in label.split(" (")[0])
     env = os.environ | settings_env(settings.with_overrides(mongo_db=database))
     if code:
         env["PYTHONPATH"] = str(Path(code).resolve())
@@ -166,6 +180,13 @@ def parse() -> argparse.Namespace:
     for name, default in (("customers", 500_000), ("old", 100_000), ("steady", 30_000), ("catchup", 270_000),
                           ("repeat", 2)):
         parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--loop-rates", default="4000,1000", help="the loop figures' streams (rows/s; "
+                        "above what the loop counts: its throughput; below: its CPU when keeping up)")
+    parser.add_argument("--loop-seconds", type=float, default=0.0, help="each loop figure's length (0: none)")
+    parser.add_argument("--large-range", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default="", help="this checkout again with job.LARGE_RANGE=N|none, "
+                        "comma-separated (e.g. none: every refresh in one task)")
+    parser.add_argument("--rounds", type=int, default=1, help="baseline and current alternate this many times")
     parser.add_argument("--baseline", help="a folder holding the baseline version's paylake/ package")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ferret-pid", type=int, help=argparse.SUPPRESS)
@@ -183,7 +204,8 @@ def main() -> None:
     run_dir = state_dir / "run"
     ferret, server = mongo_service(settings, run_dir), connect_service(settings, run_dir)
     services = [ferret, redis_service(settings, run_dir), server]
-    sizes = [f"--{k}={getattr(args, k)}" for k in ("customers", "old", "steady", "catchup", "repeat")]
+    sizes = [f"--{k.replace('_', '-')}={getattr(args, k)}"
+             for k in ("customers", "old", "steady", "catchup", "repeat", "loop_rates", "loop_seconds")]
     try:
         for service in services:
             service.start()
@@ -191,9 +213,13 @@ def main() -> None:
         print(json.dumps({"sizes": sizes, "baseline": args.baseline}), flush=True)
         warm = ["--customers=20000", "--old=10000", "--steady=5000", "--catchup=20000", "--repeat=1"]
         run_child(args, settings, pids, "warm-up (JIT; not compared)", None, warm)
-        if args.baseline:
-            run_child(args, settings, pids, "baseline", args.baseline, sizes)
-        run_child(args, settings, pids, "current", None, sizes)
+        for n in range(args.rounds):
+            if args.baseline:
+                run_child(args, settings, pids, f"baseline {n}", args.baseline, sizes)
+            run_child(args, settings, pids, f"current {n}", None, sizes)
+            for variant in filter(None, args.variants.split(",")):
+                run_child(args, settings, pids, f"current large_range={variant} {n}", None,
+                          [*sizes, f"--large-range={variant}"])
     finally:
         for service in reversed(services):
             service.stop()

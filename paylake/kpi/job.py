@@ -98,6 +98,10 @@ def run_refresh(
                 return _refresh(spark, settings, db, request)
         except LockBusy as exc:
             raise KpiBusyError(f"another KPI refresh is running ({exc})") from exc
+        except BaseException:
+            if request.cache.prefetcher is not None:  # it assumed this refresh would commit its upper bound
+                request.cache.prefetcher.discard()
+            raise
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,18 @@ class _Computed:
     fresh: DataFrame  # the checkpoint of the new rows, for the loop's lookback
     customers_read: int
     customers_seconds: float
+
+
+# Rows read by a refresh from which its Spark action runs in LARGE_PARTS tasks, by customer (the rules'
+# window needs no other exchange then); below it, one task (see ``_compute``). None: always one.
+LARGE_RANGE: int | None = None
+LARGE_PARTS = 2
+
+
+def _partitioned(rows: DataFrame, read_rows: int) -> DataFrame:
+    if LARGE_RANGE is None or read_rows < LARGE_RANGE:
+        return rows.coalesce(1)
+    return rows.repartition(LARGE_PARTS, "customer_id")
 
 
 def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request, lower: datetime | None,
@@ -126,7 +142,8 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
     # One partition (the reads are one already, the lookback's checkpoints one each): the per-customer
     # window and the minute aggregation then need no shuffle, and the whole refresh is one task instead
     # of one per lookback part plus two exchanges (server CPU per refresh -22 %; README, "CPU per refresh").
-    rows = transforms.for_new_customers(base.withColumn("is_new", is_new), customer_ids).coalesce(1)
+    rows = _partitioned(transforms.for_new_customers(base.withColumn("is_new", is_new), customer_ids),
+                        read.table.num_rows)
     fetch_started = time.monotonic()
     referenced, fetched = reads.loop_customers(db, cache.customers, customer_ids)
     customers = spark.createDataFrame(referenced, transforms.customer_schema())
@@ -137,6 +154,29 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
     cells = transforms.minute_cells(flagged, int(slotted_from(upper).timestamp())).collect()
     return _Computed(buckets.fold(cells), buckets.fold(cells, "slot_s"),
                      [alert for cell in cells for alert in cell["alerts"]], fresh, fetched, customers_seconds)
+
+
+def _read(db: Database[Any], request: _Request, pending: state.Pending | None, lower: datetime | None,
+          target: datetime | None) -> reads.HotRead:
+    """The range's rows: the loop's prefetched read (prefetch.py) when it assumed nothing that changed, else
+    read now. It started at the previous refresh's upper bound, before that one committed: usable only if
+    no redo is pending, the watermark stored is that bound (``Prefetcher.take`` compares them) and the loop
+    still trusts its kept lookback rows (``cache.trust``: it committed that watermark itself), so that this
+    read starts exactly at the watermark."""
+    cache = request.cache
+    since = reads.read_since(cache, lower, request.config.lookback_min)
+    if cache.prefetcher is not None:
+        taken = None
+        if pending is None and lower is not None and since == lower:
+            taken = cache.prefetcher.take(lower, target, cache.customers)
+        else:
+            cache.prefetcher.discard()
+        if taken is not None:
+            return taken
+    read = reads.hot_read(db, since, lower, target)
+    if pending:  # a redo counts the recorded range, which the rows read may no longer reach (read.upper)
+        read = dataclasses.replace(read, upper=pending.upper)
+    return read
 
 
 def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request) -> RefreshResult:
@@ -164,10 +204,11 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     if target is not None and lower is not None and target <= lower:
         return done(None, lower)
 
-    read = reads.hot_read(db, reads.read_since(cache, lower, config.lookback_min), lower, target)
-    if pending:  # a redo counts the recorded range, which the rows read may no longer reach (read.upper)
-        read = dataclasses.replace(read, upper=pending.upper)
+    read = _read(db, request, pending, lower, target)
     upper = read.upper
+    follows = upper or lower  # where the next range starts: this one's end, or the watermark if nothing is new
+    if cache.prefetcher is not None and follows is not None:  # read it while this refresh computes and writes
+        cache.prefetcher.start(follows, cache.customers, started)
     if upper is None:
         return done(None, lower)
     computed = _compute(spark, settings, db, request, lower, read)

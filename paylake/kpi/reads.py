@@ -3,6 +3,7 @@ Arrow), the small dimensions on Spark (the MongoDB connector), kept between a lo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -69,13 +70,18 @@ def hot_read(db: Database[Any], since: datetime | None, lower: datetime | None, 
     driver replaces a probe of the range followed by the connector's read of it: FerretDB decodes every
     document whole on each read, and the connector's appended ``$project`` cost it as much again. The range's
     upper bound is the largest ingest time of the rows read, so Spark counts exactly what fixed it."""
+    cursor = db[names.TRANSACTIONS].aggregate([{"$match": ingest_range(since, target)}])
+    return hot_read_of(cursor, None if since == lower else lower)
+
+
+def hot_read_of(docs: Iterable[dict[str, Any]], lower: datetime | None) -> HotRead:
+    """``hot_read`` of documents already queried: the new part is after ``lower`` (None: all of them)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cursor = db[names.TRANSACTIONS].aggregate([{"$match": ingest_range(since, target)}])
-    table = arrow_rows.to_table(cursor, schema.spark_schema(mongo=True))
+    table = arrow_rows.to_table(docs, schema.spark_schema(mongo=True))
     new = table
-    if lower is not None and since != lower:
+    if lower is not None:
         instant = pa.timestamp("us", tz="UTC")
         new = table.filter(pc.greater(pc.cast(table["ingest_time"], instant), pa.scalar(lower, instant)))
     if new.num_rows == 0:

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame
 
+    from paylake.kpi.prefetch import Prefetcher
+
 
 class RecentBuckets:
     def __init__(self) -> None:
@@ -133,9 +135,14 @@ class KnownCustomers:
         return [i for i in ids if i not in self.row_of]
 
     def add(self, looked_up: list[str], found: pa.Table) -> None:
-        """Record a fetch of ``looked_up``, which found ``found`` (the ids it lacks are not in the dimension)."""
+        """Record a fetch of ``looked_up``, which found ``found`` (the ids it lacks are not in the dimension);
+        ids met meanwhile (a prefetch's fetch overlaps the refresh's own) keep their first row."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
+        new = self.missing(looked_up)
+        if len(new) < len(looked_up):
+            looked_up, found = new, found.filter(pc.is_in(found["_id"], pa.array(new, pa.string())))
         start = self.table.num_rows if self.table is not None else 0
         self.row_of |= dict.fromkeys(looked_up, -1) | {i: start + n for n, i in enumerate(found["_id"].to_pylist())}
         self.table = found if self.table is None else pa.concat_tables([self.table, found])
@@ -162,6 +169,8 @@ class LoopCache:
         self.merchants: DataFrame | None = None  # transforms.merchant_dimension, checkpointed
         self.indexes_checked = False
         self.committed: datetime | None = None
+        # The loop's next read, done while a refresh computes (prefetch.py); None: each refresh reads its own.
+        self.prefetcher: Prefetcher | None = None
 
     def trust(self, stored_watermark: datetime | None) -> None:
         """Forget the buckets and rows unless ``stored_watermark`` (read before this refresh) is the one the

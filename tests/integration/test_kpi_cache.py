@@ -58,14 +58,19 @@ def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: i
     check_snapshot(mongo_db, snap)
 
 
-@pytest.mark.parametrize("compact_every", [RecentRows.COMPACT_EVERY, 1])
+@pytest.mark.parametrize(("compact_every", "pipelined"),
+                         [(RecentRows.COMPACT_EVERY, False), (1, False), (RecentRows.COMPACT_EVERY, True)])
 def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-untyped-def]
-    spark, settings, mongo_db, monkeypatch, compact_every: int
+    spark, settings, mongo_db, monkeypatch, compact_every: int, pipelined: bool
 ) -> None:
     """The kept lookback rows give the rules the same context as reading the lookback from MongoDB: the same
     alerts, with velocity and travel firing across refresh boundaries; also when the kept checkpoints are
-    compacted (and the replaced ones released) at every refresh."""
+    compacted (and the replaced ones released) at every refresh, and when the loop reads each range while
+    the previous refresh runs (prefetch.py; the rows inserted meanwhile) and counts it in 2 Spark tasks."""
     import pymongo
+
+    from paylake.kpi import job
+    from paylake.kpi.prefetch import Prefetcher
 
     monkeypatch.setattr(RecentRows, "COMPACT_EVERY", compact_every)
 
@@ -82,14 +87,19 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
         make_records(100, T0 + timedelta(minutes=7), prefix="c"),
     ]
     loop = LoopCache()
+    if pipelined:
+        loop.prefetcher = Prefetcher(settings, lambda: None, step_s=0.05)
     try:
         for db in (mongo_db, other):
             seed_dimensions(db)
         for rows in steps:
             for db, kwargs in ((mongo_db, {"cache": loop}), (other, {})):
                 insert(db, rows)
+                monkeypatch.setattr(job, "LARGE_RANGE", 1 if pipelined and db is mongo_db else None)
                 run_refresh(spark, settings if db is mongo_db else plain, **kwargs)
         assert loop.rows.frame is not None, "the loop kept its lookback rows"
+        if loop.prefetcher is not None:
+            assert loop.prefetcher.taken == len(steps) - 1, "each refresh after the first took its prefetched read"
         assert len(loop.rows.parts) == (1 if compact_every == 1 else len(steps))
 
         def alerts(db) -> set[tuple[str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
@@ -101,5 +111,7 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
         later = {i for i, rules in alerts(mongo_db) if i.startswith(("b", "c", "far"))}
         assert later, "rules fire on rows whose context is in an earlier refresh"
     finally:
+        if loop.prefetcher is not None:
+            loop.prefetcher.discard()
         client.drop_database(plain.mongo_db)
         client.close()
