@@ -97,6 +97,7 @@ def private_stack(opts: Options) -> Settings:
     if opts.customers:
         settings = settings.with_overrides(customers=opts.customers)
     manager.up(settings, echo=lambda _line: None)
+    print(f"  stack up; the generator's and KPI loop's logs in {state}", flush=True)
     return settings
 
 

@@ -81,9 +81,16 @@ class Workloads:
         return generator
 
     def _kpi(self) -> None:
+        # Each run's log (a line per refresh: its range, rows, seconds) in the soak's state dir, kpi.log.
+        with open(self.settings.state_dir / "kpi.log", "ab") as log:
+            self._kpi_runs(log)
+
+    def _kpi_runs(self, log: Any) -> None:
         while not self.stop.is_set():
+            log.write(f"--- kpi loop run at {time.monotonic() - self.started:.1f} s\n".encode())
+            log.flush()
             proc = subprocess.Popen(paylake("kpi", "refresh", "--for-s", str(KPI_RUN_S)), env=self.env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    stdout=log, stderr=subprocess.STDOUT)
             while proc.poll() is None:
                 if self.stop.wait(1):  # the soak is over: stopped mid-refresh, the final refresh redoes it
                     proc.terminate()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
@@ -46,6 +47,12 @@ def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
     return match_pipeline(match) if match else None
 
 
+# What the rules read of a lookback row (``rules.flag``: per-customer windows over event time, the previous
+# row's position, its _id to order ties) and ``is_new`` (its ingest time). Flags and cells are computed for new
+# rows only, so a lookback row's amount, merchant or status change nothing.
+LOOKBACK_FIELDS = ("_id", "customer_id", "event_time", "ingest_time", "latitude", "longitude")
+
+
 @dataclass(frozen=True)
 class HotRead:
     """One read of the hot store on the driver: every row with an ingest time in (since, target], as Arrow,
@@ -65,13 +72,22 @@ def read_since(cache: LoopCache, lower: datetime | None, lookback_min: int) -> d
 
 
 def hot_read(db: Database[Any], since: datetime | None, lower: datetime | None, target: datetime | None) -> HotRead:
-    """Rows ingested in (since, target], read once with pymongo (one ``$match`` on ``ingest_time``, the
-    connector's own pipeline, index-served) and handed to Spark as Arrow (``hot_rows``). Reading once on the
+    """Rows ingested in (since, target], read once with pymongo (a ``$match`` on ``ingest_time``, the
+    connector's own pipeline, index-served; the lookback part before ``lower`` projected to
+    ``LOOKBACK_FIELDS``) and handed to Spark as Arrow (``hot_rows``). Reading once on the
     driver replaces a probe of the range followed by the connector's read of it: FerretDB decodes every
     document whole on each read, and the connector's appended ``$project`` cost it as much again. The range's
     upper bound is the largest ingest time of the rows read, so Spark counts exactly what fixed it."""
-    cursor = db[names.TRANSACTIONS].aggregate([{"$match": ingest_range(since, target)}])
-    return hot_read_of(cursor, None if since == lower else lower)
+    transactions = db[names.TRANSACTIONS]
+    if since == lower:
+        return hot_read_of(transactions.aggregate([{"$match": ingest_range(since, target)}]), None)
+    # A loop's first refresh also reads the lookback: up to the whole hot store (an hour of stream; at 3,000
+    # tx/s the hundreds of thousands of rows since the last archive run), of which the rules need six fields.
+    # Projected, FerretDB decodes only those (projection-pushdown.patch) and so does the client; the other
+    # columns of those rows are null.
+    lookback = transactions.find(ingest_range(since, lower), dict.fromkeys(LOOKBACK_FIELDS, 1))
+    new = transactions.aggregate([{"$match": ingest_range(lower, target)}])
+    return hot_read_of(chain(lookback, new), lower)
 
 
 def hot_read_of(docs: Iterable[dict[str, Any]], lower: datetime | None) -> HotRead:

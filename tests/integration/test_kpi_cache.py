@@ -63,10 +63,11 @@ def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: i
 def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-untyped-def]
     spark, settings, mongo_db, monkeypatch, compact_every: int, pipelined: bool
 ) -> None:
-    """The kept lookback rows give the rules the same context as reading the lookback from MongoDB: the same
-    alerts, with velocity and travel firing across refresh boundaries; also when the kept checkpoints are
-    compacted (and the replaced ones released) at every refresh, and when the loop reads each range while
-    the previous refresh runs (prefetch.py; the rows inserted meanwhile) and counts it in 2 Spark tasks."""
+    """The kept lookback rows give the rules the same context as reading the lookback from MongoDB (each single
+    refresh reads it projected to ``reads.LOOKBACK_FIELDS``; the loop keeps whole rows): the same alerts, with
+    velocity and travel firing across refresh boundaries; also when the kept checkpoints are compacted (and
+    the replaced ones released) at every refresh, and when the loop reads each range while the previous
+    refresh runs (prefetch.py; the rows inserted meanwhile) and counts it in 2 Spark tasks."""
     import pymongo
 
     from paylake.kpi import job
