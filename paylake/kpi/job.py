@@ -111,7 +111,6 @@ class _Computed:
     deltas: list[Bucket]
     slot_deltas: list[Bucket]
     alert_rows: list[Any]
-    fresh: DataFrame  # the checkpoint of the new rows, for the loop's lookback
     customers_read: int
     customers_seconds: float
 
@@ -136,14 +135,12 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
 
     cache, config, customer_ids, upper = request.cache, request.config, read.customer_ids, read.upper
     assert upper is not None
-    base, fresh = reads.hot_rows(spark, cache, lower, read)
+    base = reads.spark_rows(spark, cache, lower, read)
     # The read stops at ``upper`` and the kept rows at ``lower``: new is simply after ``lower``.
     is_new = (F.col("ingest_time") > F.lit(lower)) if lower else F.lit(True)
-    # One partition (the reads are one already, the lookback's checkpoints one each): the per-customer
-    # window and the minute aggregation then need no shuffle, and the whole refresh is one task instead
-    # of one per lookback part plus two exchanges (server CPU per refresh -22 %; README, "CPU per refresh").
-    rows = _partitioned(transforms.for_new_customers(base.withColumn("is_new", is_new), customer_ids),
-                        read.table.num_rows)
+    # One partition: the per-customer window and the minute aggregation then need no shuffle, and the whole
+    # refresh is one task (server CPU per refresh -22 %; README, "CPU per refresh").
+    rows = _partitioned(base.withColumn("is_new", is_new), read.table.num_rows)
     fetch_started = time.monotonic()
     referenced, fetched = reads.loop_customers(db, cache.customers, customer_ids)
     customers = spark.createDataFrame(referenced, transforms.customer_schema())
@@ -153,7 +150,7 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
     flagged = rules.flag(enriched, config).filter("is_new")
     cells = transforms.minute_cells(flagged, int(slotted_from(upper).timestamp())).collect()
     return _Computed(buckets.fold(cells), buckets.fold(cells, "slot_s"),
-                     [alert for cell in cells for alert in cell["alerts"]], fresh, fetched, customers_seconds)
+                     [alert for cell in cells for alert in cell["alerts"]], fetched, customers_seconds)
 
 
 def _read(db: Database[Any], request: _Request, pending: state.Pending | None, lower: datetime | None,
@@ -184,6 +181,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     pending = state.read_pending(db)
     resumed = pending is not None
     stored = state.read_watermark(db)
+    cache.adopt(stored)  # a loop's first refresh: the previous loop's lookback rows, if left at ``stored``
     cache.trust(stored)
     lower = pending.lower if pending else stored
     target = pending.upper if pending else (until - timedelta(seconds=settings.kpi_lateness_s) if until else None)
@@ -233,7 +231,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     faults.maybe_fail("merge")
     state.commit(db, run)
     buckets.prune_slots(db, run.upper)
-    cache.rows.advance(computed.fresh, run.upper, config.lookback_min)
+    cache.rows.advance(read.table, run.upper, config.lookback_min)
     log.info("kpi: merged at %.1fs", time.monotonic() - started)
     return done(run.run_id, run.upper, new_count=sum(d.count for d in deltas), buckets_applied=applied,
                 customers_read=computed.customers_read, customers_seconds=computed.customers_seconds)

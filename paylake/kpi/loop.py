@@ -22,6 +22,7 @@ from pymongo.errors import PyMongoError
 from paylake import clock
 from paylake.errors import ServiceError
 from paylake.kpi.job import RefreshResult, run_refresh
+from paylake.kpi.lookback import handover_path
 from paylake.kpi.prefetch import Prefetcher
 from paylake.kpi.recent import LoopCache
 from paylake.settings import Settings
@@ -62,15 +63,20 @@ def run(spark: SparkSession, settings: Settings, until: datetime | None = None, 
 
 def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult:
     cache = LoopCache()  # buckets, lookback rows and small dimensions kept between the refreshes
+    # The previous loop's lookback rows (lookback.py): this loop's first refresh then reads only new rows.
+    cache.handover = handover_path(settings)
     # Each refresh's next range is read while it computes and writes (prefetch.py), up to the same bound
     # as the refresh's own: the clock minus the allowed lateness.
     lateness = timedelta(seconds=settings.kpi_lateness_s)
     cache.prefetcher = Prefetcher(settings, lambda: clock.now() - lateness)
     cache.prefetcher.last_start = deadline - settings.kpi_period_s  # see _loop's end: no refresh follows it
     try:
-        return _loop(spark, settings, deadline, cache)
+        result = _loop(spark, settings, deadline, cache)
     finally:
         cache.prefetcher.discard()
+    if cache.rows.bounds is not None and cache.rows.bounds[1] == cache.committed:  # its last refresh published
+        cache.rows.hand_over(cache.handover)
+    return result
 
 
 def _loop(spark: SparkSession, settings: Settings, deadline: float, cache: LoopCache) -> LoopResult:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.database import Database
 
 from paylake import arrow_rows, names, schema
-from paylake.kpi import transforms
+from paylake.kpi import lookback, rules, transforms
 from paylake.kpi.recent import KnownCustomers, LoopCache
 from paylake.mongo import find_by_ids, match_pipeline
 from paylake.settings import Settings
@@ -47,12 +47,6 @@ def hot_pipeline(after: datetime | None, upper: datetime | None) -> str | None:
     return match_pipeline(match) if match else None
 
 
-# What the rules read of a lookback row (``rules.flag``: per-customer windows over event time, the previous
-# row's position, its _id to order ties) and ``is_new`` (its ingest time). Flags and cells are computed for new
-# rows only, so a lookback row's amount, merchant or status change nothing.
-LOOKBACK_FIELDS = ("_id", "customer_id", "event_time", "ingest_time", "latitude", "longitude")
-
-
 @dataclass(frozen=True)
 class HotRead:
     """One read of the hot store on the driver: every row with an ingest time in (since, target], as Arrow,
@@ -74,7 +68,7 @@ def read_since(cache: LoopCache, lower: datetime | None, lookback_min: int) -> d
 def hot_read(db: Database[Any], since: datetime | None, lower: datetime | None, target: datetime | None) -> HotRead:
     """Rows ingested in (since, target], read once with pymongo (a ``$match`` on ``ingest_time``, the
     connector's own pipeline, index-served; the lookback part before ``lower`` projected to
-    ``LOOKBACK_FIELDS``) and handed to Spark as Arrow (``hot_rows``). Reading once on the
+    ``LOOKBACK_FIELDS``) and handed to Spark as Arrow (``spark_rows``). Reading once on the
     driver replaces a probe of the range followed by the connector's read of it: FerretDB decodes every
     document whole on each read, and the connector's appended ``$project`` cost it as much again. The range's
     upper bound is the largest ingest time of the rows read, so Spark counts exactly what fixed it."""
@@ -85,7 +79,7 @@ def hot_read(db: Database[Any], since: datetime | None, lower: datetime | None, 
     # tx/s the hundreds of thousands of rows since the last archive run), of which the rules need six fields.
     # Projected, FerretDB decodes only those (projection-pushdown.patch) and so does the client; the other
     # columns of those rows are null.
-    lookback = transactions.find(ingest_range(since, lower), dict.fromkeys(LOOKBACK_FIELDS, 1))
+    lookback = transactions.find(ingest_range(since, lower), dict.fromkeys(rules.LOOKBACK_FIELDS, 1))
     new = transactions.aggregate([{"$match": ingest_range(lower, target)}])
     return hot_read_of(chain(lookback, new), lower)
 
@@ -128,20 +122,24 @@ def loop_customers(db: Database[Any], known: KnownCustomers, ids: list[str]) -> 
     return known.take(ids), found.num_rows
 
 
-def hot_rows(
-    spark: SparkSession, cache: LoopCache, lower: datetime | None, read: HotRead
-) -> tuple[DataFrame, DataFrame]:
-    """The rows of ``read`` on Spark, unioned with the lookback rows a loop kept from its previous refreshes
-    (then ``read`` starts at ``lower``). Returns (all rows, the new read). The new rows are a lazy checkpoint:
-    the refresh's one action keeps them on the server, and the loop's next refreshes find them there."""
-    cache.rows.release()  # the previous refresh's frames are gone: free what it replaced
+def spark_rows(spark: SparkSession, cache: LoopCache, lower: datetime | None, read: HotRead) -> DataFrame:
+    """What a refresh's Spark action counts and flags, as one Arrow relation: the new rows of ``read`` (after
+    ``lower``) and the lookback rows of their customers, kept by the loop (lookback.py) or read with
+    ``read`` (those before ``lower``). Other customers' lookback rows change no flag: left on the driver."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = read.table
+    if lower is not None:
+        table = table.filter(pc.or_(lookback.after(table, lower), lookback.theirs(table, read.customer_ids)))
+    kept = cache.rows.of_customers(read.customer_ids) if lower is not None else None
+    if kept is not None and kept.num_rows:
+        columns = [kept[f.name] if f.name in kept.column_names else pa.nulls(kept.num_rows, f.type)
+                   for f in table.schema]
+        table = pa.concat_tables([pa.Table.from_arrays(columns, schema=table.schema), table])
     # Every column nullable: Spark refuses a null in a required column of local data, where the connector let
     # it through (a document missing its customer_id is counted, its customer unknown to the rules).
-    fields = schema.spark_schema(mongo=True, nullable=True)
-    frame = spark.createDataFrame(read.table, fields).localCheckpoint(eager=False)
-    fresh = cache.rows.hold(frame)
-    kept = cache.rows.frame if lower is not None else None
-    return (kept.unionByName(fresh), fresh) if kept is not None else (fresh, fresh)
+    return spark.createDataFrame(table, schema.spark_schema(mongo=True, nullable=True))
 
 
 def merchant_dimension(spark: SparkSession, settings: Settings, cache: LoopCache) -> DataFrame:

@@ -1,5 +1,5 @@
-"""What a loop of KPI refreshes keeps between them: the last 24 h of minute buckets (in memory) and the
-rules' lookback rows (on the Spark server).
+"""What a loop of KPI refreshes keeps between them: the last 24 h of minute buckets, the customers it met and
+the rules' lookback rows (lookback.py), all on the driver.
 
 Publishing rebuilds the snapshot from the last 24 hours of buckets. Read from MongoDB each time, that is
 1,440 documents per refresh (0.5 s on FerretDB with the 20-per-decade histogram, 1.6 s with today's finer
@@ -13,15 +13,17 @@ refresh in between moves the watermark), and reloaded whole otherwise.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from functools import reduce
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
 
 from paylake.kpi import buckets
 from paylake.kpi.headline import SERIES_MINUTES, Bucket, floor_minute
+from paylake.kpi.lookback import LookbackRows
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
     from paylake.kpi.prefetch import Prefetcher
 
+log = logging.getLogger(__name__)
 
 class RecentBuckets:
     def __init__(self) -> None:
@@ -58,67 +61,6 @@ class RecentBuckets:
                 self.by_minute |= {b.minute: b for b in buckets.load_minutes(db, fresh)}
             self.by_minute = {m: b for m, b in self.by_minute.items() if m >= since}
         return [self.by_minute[m] for m in sorted(self.by_minute)]
-
-
-class RecentRows:
-    """The counted rows of the rules' lookback (``lookback_min`` of ingest time before the watermark), kept
-    on the Spark server across a loop's refreshes, so a refresh reads only its new rows from MongoDB (a
-    60-minute lookback is 72,000 documents at 20 tx/s, read every 5 s otherwise). Rows archived meanwhile
-    stay in it: the rules keep their context.
-
-    Kept as checkpoints (``parts``): one compacted, plus the new rows of each refresh since, unioned when
-    read. Every ``COMPACT_EVERY`` refreshes they are rewritten as one partition: that is an action (~0.1 s
-    of server CPU), the unions in between cost a task each. Replaced checkpoints are released at the start
-    of the next refresh (``release``), not when the last frame built on them is freed: pyspark releases a
-    checkpoint from its finalizer, and running that inside the teardown of a deep union crashed the client
-    ("double free or corruption").
-    """
-
-    COMPACT_EVERY = 12
-
-    def __init__(self) -> None:
-        self.parts: list[DataFrame] = []
-        self.retired: list[DataFrame] = []
-        self.bounds: tuple[datetime, datetime] | None = None  # (since, upper]: the ingest times kept
-
-    @property
-    def holding(self) -> bool:
-        """Whether lookback rows are kept: a refresh then reads only the rows after the watermark."""
-        return bool(self.parts) and self.bounds is not None
-
-    @property
-    def frame(self) -> DataFrame | None:
-        from pyspark.sql import functions as F
-
-        if not self.holding or self.bounds is None:
-            return None
-        since, upper = self.bounds
-        union = reduce(lambda a, b: a.unionByName(b), self.parts)
-        return union.filter((F.col("ingest_time") > F.lit(since)) & (F.col("ingest_time") <= F.lit(upper)))
-
-    def advance(self, fresh: DataFrame, upper: datetime, lookback_min: int) -> None:
-        """Add ``fresh`` (a checkpoint of rows read by the refresh that committed ``upper``; mongo schema)
-        and keep what is in the lookback once ``upper`` is committed."""
-        self.parts.append(fresh)
-        self.bounds = (upper - timedelta(minutes=lookback_min), upper)
-        if len(self.parts) > self.COMPACT_EVERY:
-            compacted = self.frame.coalesce(1).localCheckpoint(eager=True)  # type: ignore[union-attr]
-            self.retired += self.parts
-            self.parts = [compacted]
-
-    def forget(self) -> None:
-        self.retired += self.parts
-        self.parts, self.bounds = [], None
-
-    def hold(self, read: DataFrame) -> DataFrame:
-        """Keep a refresh's read until the next refresh, whatever this one does (see ``release``)."""
-        self.retired.append(read)
-        return read
-
-    def release(self) -> None:
-        """Free the replaced checkpoints and the previous refresh's read (call when no frame built on them
-        is left)."""
-        self.retired.clear()
 
 
 class KnownCustomers:
@@ -164,13 +106,27 @@ class LoopCache:
 
     def __init__(self) -> None:
         self.buckets = RecentBuckets()
-        self.rows = RecentRows()
+        self.rows = LookbackRows()
         self.customers = KnownCustomers()
         self.merchants: DataFrame | None = None  # transforms.merchant_dimension, checkpointed
         self.indexes_checked = False
         self.committed: datetime | None = None
         # The loop's next read, done while a refresh computes (prefetch.py); None: each refresh reads its own.
         self.prefetcher: Prefetcher | None = None
+        # Where the previous loop left its lookback rows (lookback.py), taken by the first refresh; None: no
+        # hand-over (single refreshes).
+        self.handover: Path | None = None
+        self.adopted = False
+
+    def adopt(self, stored_watermark: datetime | None) -> None:
+        """At a loop's first refresh: hold the lookback rows the previous loop left, if it left them at
+        ``stored_watermark`` (then trusted as if this loop had committed it)."""
+        if self.handover is None or self.adopted:
+            return
+        self.adopted = True
+        if self.committed is None and self.rows.take_over(self.handover, stored_watermark):
+            self.committed = stored_watermark
+            log.info("kpi: took over %d lookback rows from the previous loop", self.rows.rows)
 
     def trust(self, stored_watermark: datetime | None) -> None:
         """Forget the buckets and rows unless ``stored_watermark`` (read before this refresh) is the one the

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 RULES = ("velocity", "amount", "travel", "odd_hour")
+# What the rules read of a lookback row (``flag``: per-customer windows over event time, the previous row's
+# position, its _id to order ties; the job's ``is_new`` its ingest time). Flags are decided for new rows only,
+# so a lookback row's amount, merchant or status change nothing: lookback rows are read and kept with these.
+LOOKBACK_FIELDS = ("_id", "customer_id", "event_time", "ingest_time", "latitude", "longitude")
 EARTH_RADIUS_KM = 6371.0
 
 

@@ -6,7 +6,6 @@ every function can be tested on a handful of rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from paylake.kpi import histogram
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 
 UNKNOWN_CATEGORY = "unknown"
 UNRESOLVED = -1  # latency_bucket of a latency at a histogram edge: buckets.fold decides it from EDGES
-ISIN_MAX = 5_000  # for_new_customers: more customer ids than this are joined, not listed in the plan
 EDGE_TOLERANCE = 1e-6  # in units of log10(latency) x PER_DECADE: ~2e-9 relative to the latency
 # What an alert carries (alerts.from_row), collected per cell by minute_cells.
 ALERT_COLUMNS = ("_id", "customer_id", "merchant_id", "amount", "is_fraud", "rules", "event_ms", "ingest_ms")
@@ -74,28 +72,6 @@ def latency_bucket(latency: Column) -> Column:
     in_range = F.least(F.greatest(guess, F.lit(1)), F.lit(histogram.LAST))
     return (F.when(latency < histogram.MIN_MS, F.lit(0)).when(latency >= histogram.MAX_MS, F.lit(histogram.LAST))
             .when(at_edge, F.lit(UNRESOLVED)).otherwise(in_range).cast("int"))
-
-
-def for_new_customers(rows: DataFrame, customer_ids: Sequence[str]) -> DataFrame:
-    """The new rows (``is_new``) and the lookback rows of their customers ``customer_ids`` (and of no
-    customer): the rules' windows are per customer and flags are decided for new rows only, so the other
-    customers' lookback rows change nothing, and dropping them keeps the window work proportional to the new
-    rows. The ids come from the driver's read of the range: a refresh's few hundred as a hash-set filter
-    (no join, no shuffle); a catch-up's many as one relation, joined, since a literal list puts a plan node
-    per id into every task (as the histogram's edges did, transforms.latency_bucket)."""
-    from pyspark.sql import functions as F
-
-    customer = F.col("customer_id")
-    if len(customer_ids) <= ISIN_MAX:
-        return rows.filter(F.col("is_new") | customer.isin(list(customer_ids)) | customer.isNull())
-    import pyarrow as pa
-
-    # As Arrow: pyspark converts a list of tuples value by value in Python (a catch-up names ~200,000).
-    ids = pa.table({"customer_id": pa.array(customer_ids, pa.string()),
-                    "_theirs": pa.repeat(pa.scalar(True), len(customer_ids))})
-    theirs = rows.sparkSession.createDataFrame(ids, "customer_id string, _theirs boolean")
-    keep = F.col("is_new") | F.col("_theirs").isNotNull() | customer.isNull()
-    return rows.join(F.broadcast(theirs), "customer_id", "left").filter(keep).select(*rows.columns)
 
 
 def merchant_dimension(merchants: DataFrame, categories: DataFrame) -> DataFrame:

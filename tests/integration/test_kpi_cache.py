@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 from factories import make_records
 from kpi_truth import check_snapshot, insert, seed_dimensions
@@ -12,7 +13,7 @@ from kpi_truth import check_snapshot, insert, seed_dimensions
 from paylake.kpi import buckets, snapshot
 from paylake.kpi.headline import SERIES_MINUTES, floor_minute
 from paylake.kpi.job import run_refresh
-from paylake.kpi.recent import LoopCache, RecentBuckets, RecentRows
+from paylake.kpi.recent import LoopCache, RecentBuckets
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -58,24 +59,21 @@ def test_the_cache_follows_new_minutes_late_events_and_other_writers(  # type: i
     check_snapshot(mongo_db, snap)
 
 
-@pytest.mark.parametrize(("compact_every", "pipelined"),
-                         [(RecentRows.COMPACT_EVERY, False), (1, False), (RecentRows.COMPACT_EVERY, True)])
+@pytest.mark.parametrize(("handover", "pipelined"), [(False, False), (True, False), (False, True)])
 def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-untyped-def]
-    spark, settings, mongo_db, monkeypatch, compact_every: int, pipelined: bool
+    spark, settings, mongo_db, monkeypatch, tmp_path, handover: bool, pipelined: bool
 ) -> None:
     """The kept lookback rows give the rules the same context as reading the lookback from MongoDB (each single
-    refresh reads it projected to ``reads.LOOKBACK_FIELDS``; the loop keeps whole rows): the same alerts, with
-    velocity and travel firing across refresh boundaries; also when the kept checkpoints are compacted (and
-    the replaced ones released) at every refresh, and when the loop reads each range while the previous
-    refresh runs (prefetch.py; the rows inserted meanwhile) and counts it in 2 Spark tasks."""
+    refresh reads it projected to ``rules.LOOKBACK_FIELDS``; the loop keeps the rows it read): the same
+    alerts, with velocity and travel firing across refresh boundaries; also when each refresh is a new loop's
+    first that takes over the rows the previous loop left (lookback.py) instead of reading them, and when the
+    loop reads each range while the previous refresh runs (prefetch.py; the rows inserted meanwhile) and
+    counts it in 2 Spark tasks."""
     import pymongo
 
-    from paylake.kpi import job
-    from paylake.kpi.prefetch import Prefetcher
-
-    monkeypatch.setattr(RecentRows, "COMPACT_EVERY", compact_every)
-
     from paylake import names
+    from paylake.kpi import job, reads
+    from paylake.kpi.prefetch import Prefetcher
 
     plain = settings.with_overrides(mongo_db=f"{settings.mongo_db}_plain")
     client: pymongo.MongoClient = pymongo.MongoClient(settings.mongo_uri, tz_aware=True)
@@ -88,20 +86,40 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
         make_records(100, T0 + timedelta(minutes=7), prefix="c"),
     ]
     loop = LoopCache()
+    complete = [T0 - timedelta(days=1)]  # the largest ingest time inserted whole
     if pipelined:
-        loop.prefetcher = Prefetcher(settings, lambda: None, step_s=0.05)
+        # Each step reads up to the rows inserted whole: FerretDB makes an unordered insert's documents visible
+        # one by one, and a read amid it would take rows beyond others not visible yet (the loop's lateness).
+        loop.prefetcher = Prefetcher(settings, lambda: complete[-1], step_s=0.05)
+    lookback_reads: list[bool] = []  # per read of the loop's database: whether it read a lookback too
+    hot_read = reads.hot_read
+
+    def recording(db, since, lower, target):  # type: ignore[no-untyped-def]
+        if db.name == mongo_db.name:
+            lookback_reads.append(since != lower)
+        return hot_read(db, since, lower, target)
+
+    monkeypatch.setattr(reads, "hot_read", recording)
     try:
         for db in (mongo_db, other):
             seed_dimensions(db)
-        for rows in steps:
+        for n, rows in enumerate(steps):
+            if handover and n:  # the previous loop ended: a new one takes over what it left
+                loop.rows.hand_over(tmp_path / "lookback.arrow")
+                loop = LoopCache()
+                loop.handover = tmp_path / "lookback.arrow"
             for db, kwargs in ((mongo_db, {"cache": loop}), (other, {})):
                 insert(db, rows)
+                complete.append(max(r["ingest_time"] for r in rows))
                 monkeypatch.setattr(job, "LARGE_RANGE", 1 if pipelined and db is mongo_db else None)
                 run_refresh(spark, settings if db is mongo_db else plain, **kwargs)
-        assert loop.rows.frame is not None, "the loop kept its lookback rows"
+            kept = sorted(pa.concat_tables(loop.rows.tables)["_id"].to_pylist())
+            expected = sorted(r["transaction_id"] for step in steps[: n + 1] for r in step)
+            assert loop.rows.holding and kept == expected, (set(expected) - set(kept), len(kept))
         if loop.prefetcher is not None:
             assert loop.prefetcher.taken == len(steps) - 1, "each refresh after the first took its prefetched read"
-        assert len(loop.rows.parts) == (1 if compact_every == 1 else len(steps))
+        assert not any(lookback_reads), "the loop never read a lookback from MongoDB (the first refresh ever has none)"
+        assert not (tmp_path / "lookback.arrow").exists(), "a file taken over is removed"
 
         def alerts(db) -> set[tuple[str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
             return {(a["_id"], tuple(a["rules"])) for a in db[names.ALERTS].find()}

@@ -142,19 +142,6 @@ def test_minute_cells_fold_into_buckets(spark) -> None:  # type: ignore[no-untyp
     assert sum(first.hist.values()) == 4 and first.revenue == {"grocery": pytest.approx(0.4)}
 
 
-@pytest.mark.parametrize("isin_max", [transforms.ISIN_MAX, 0])
-def test_for_new_customers_keeps_new_rows_and_their_customers_lookback(spark, monkeypatch, isin_max: int) -> None:  # type: ignore[no-untyped-def]
-    """The same rows whether the ids are a listed filter (a refresh) or a joined relation (a catch-up)."""
-    monkeypatch.setattr(transforms, "ISIN_MAX", isin_max)
-    rows = spark.createDataFrame(
-        [("n1", "C1", True), ("n2", None, True), ("l1", "C1", False), ("l2", "C2", False), ("l3", None, False)],
-        "_id string, customer_id string, is_new boolean",
-    )
-    kept = transforms.for_new_customers(rows, ["C1"])
-    assert sorted(r["_id"] for r in kept.collect()) == ["l1", "l3", "n1", "n2"]
-    assert kept.columns == rows.columns
-
-
 def test_merchant_dimension_is_one_row_per_merchant_with_its_category(spark) -> None:  # type: ignore[no-untyped-def]
     _, merchants, categories, _ = _frames(spark, [_record(0, 0)])
     orphan = spark.createDataFrame(

@@ -1,0 +1,148 @@
+"""The rules' lookback rows a loop of refreshes keeps on the driver, as Arrow, and hands to the next loop.
+
+The rules look back ``lookback_min`` (60) minutes of ingest time before the watermark for each new row's
+customer (``rules.flag``: the velocity window, the previous transaction). Re-reading those rows from MongoDB
+at every refresh would cost more than the new rows, so a loop keeps them. It kept them on the Spark server
+until 2026-12-02, as checkpoints that every refresh scanned whole; at 2,000 tx/s a 5-minute loop held a
+million rows there, and each new loop (one per kpi_refresh run) began by reading the whole hot store from
+MongoDB again: its first refresh took 132 s in the soak (README, "Scale"). Now:
+
+* the rows are kept on the driver projected to ``rules.LOOKBACK_FIELDS`` (~70 bytes a row: 60 minutes at
+  3,000 tx/s is ~750 MB), one Arrow table per refresh, dropped once wholly older than the lookback;
+* a refresh hands Spark only the kept rows of its new rows' customers (``of_customers``: a vectorised hash
+  lookup, ~0.07 s per million rows kept), together with its new rows, as one Arrow relation;
+* a loop that ends well writes them to a file (``hand_over``) that the next loop takes (``take_over``) if it
+  is for the watermark stored then: a new loop reads only its new rows, like any other refresh.
+
+The rows only give the rules their context; counts never depend on them. A file is used only for the exact
+watermark it was written at (any other refresh moves the watermark), so it is never stale; a missing,
+partial or unreadable file only costs the MongoDB read that it saves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from paylake.kpi.rules import LOOKBACK_FIELDS
+from paylake.settings import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+_META = b"paylake.kpi.lookback"  # the file's schema metadata: {"since": ..., "upper": ...} (ISO instants)
+
+
+def theirs(table: pa.Table, customer_ids: list[str]) -> pa.ChunkedArray:
+    """Rows of the customers ``customer_ids``, or of no customer (the rules' windows partition by customer;
+    a null customer is a partition of its own). Other customers' rows change no new row's flags."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = table["customer_id"]
+    return pc.or_(pc.is_in(column, value_set=pa.array(customer_ids, pa.string())), pc.is_null(column))
+
+
+def after(table: pa.Table, instant: datetime) -> pa.ChunkedArray:
+    """Rows ingested after ``instant`` (a BSON date's millisecond, like the column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.greater(table["ingest_time"], pa.scalar(instant, table.schema.field("ingest_time").type))
+
+
+def handover_path(settings: Settings) -> Path:
+    """Where a loop leaves its rows for the next, per database (tests and benches share a state dir)."""
+    server = hashlib.sha256(settings.mongo_uri.encode()).hexdigest()[:12]
+    return settings.state_dir / "kpi" / f"lookback-{settings.mongo_db}-{server}.arrow"
+
+
+def projected(table: pa.Table) -> pa.Table:
+    return table.select(list(LOOKBACK_FIELDS))
+
+
+class LookbackRows:
+    """Counted rows in (``bounds[0]``, ``bounds[1]``], the lookback before the watermark ``bounds[1]``."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []  # one per refresh, oldest first, ``projected``
+        self.bounds: tuple[datetime, datetime] | None = None
+
+    @property
+    def holding(self) -> bool:
+        """Whether lookback rows are kept: a refresh then reads only the rows after the watermark."""
+        return self.bounds is not None
+
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in self.tables)
+
+    def of_customers(self, customer_ids: list[str]) -> pa.Table | None:
+        """The kept rows the rules need for new rows of ``customer_ids`` (None when nothing is kept)."""
+        import pyarrow as pa
+
+        if self.bounds is None or not self.tables:
+            return None
+        import pyarrow.compute as pc
+
+        table = pa.concat_tables(self.tables)  # zero-copy: the tables become the chunks
+        return table.filter(pc.and_(after(table, self.bounds[0]), theirs(table, customer_ids)))
+
+    def advance(self, read: pa.Table, upper: datetime, lookback_min: int) -> None:
+        """Keep the rows of ``read`` (a refresh's, mongo schema: its new rows, and its lookback when nothing
+        was kept) once the refresh has committed ``upper``; drop the tables wholly before the lookback."""
+        import pyarrow.compute as pc
+
+        since = upper - timedelta(minutes=lookback_min)
+        self.tables.append(projected(read))
+        self.tables = [t for t in self.tables if t.num_rows and pc.max(t["ingest_time"]).as_py() > since]
+        self.bounds = (since, upper)
+
+    def forget(self) -> None:
+        self.tables, self.bounds = [], None
+
+    def hand_over(self, path: Path) -> None:
+        """Write the kept rows for the next loop (atomically: a crash leaves the previous file or none)."""
+        import pyarrow as pa
+
+        if self.bounds is None:
+            return
+        since, upper = self.bounds
+        meta = {_META: json.dumps({"since": since.isoformat(), "upper": upper.isoformat()}).encode()}
+        table = pa.concat_tables(self.tables) if self.tables else None
+        if table is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema.with_metadata(meta)) as out:
+            out.write_table(table)
+        os.replace(partial, path)
+
+    def take_over(self, path: Path, watermark: datetime | None) -> bool:
+        """Hold the rows of a previous loop's ``hand_over`` if it was written at ``watermark`` (the stored
+        one); the file is removed either way (a later watermark makes it useless)."""
+        import pyarrow as pa
+
+        if watermark is None or not path.exists():
+            return False
+        try:
+            with pa.OSFile(str(path), "rb") as source:
+                table = pa.ipc.open_file(source).read_all()
+            bounds = json.loads((table.schema.metadata or {})[_META])
+            since, upper = (datetime.fromisoformat(bounds[k]) for k in ("since", "upper"))
+        except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+            log.warning("kpi: the previous loop's lookback file %s is unreadable, reading MongoDB: %s", path, exc)
+            return False
+        finally:
+            path.unlink(missing_ok=True)
+        if upper != watermark:
+            return False
+        self.tables, self.bounds = [table.replace_schema_metadata(None)], (since, upper)
+        return True
