@@ -28,10 +28,11 @@ from pymongo.database import Database
 
 from paylake import names
 from paylake.archive import size
+from paylake.jobs import KPI_REFRESH
 from paylake.mongo import open_db
 from paylake.settings import Settings, settings_env
 
-KPI_RUN_S = 300  # one kpi_refresh DAG run's loop
+KPI_RUN_S = int(KPI_REFRESH.every.total_seconds())  # one kpi_refresh DAG run's loop (its schedule)
 
 
 @dataclass

@@ -115,10 +115,29 @@ class _Computed:
     customers_seconds: float
 
 
+# New rows a refresh counts at most: a longer backlog is caught up in several refreshes (``reads.capped``).
+# The Spark server holds a refresh's rows in its 2 GB heap; a catch-up of ~5 minutes at 2,000 tx/s exhausted it.
+MAX_NEW_ROWS = 200_000
+
 # Rows read by a refresh from which its Spark action runs in LARGE_PARTS tasks, by customer (the rules'
 # window needs no other exchange then); below it, one task (see ``_compute``). None: always one.
 LARGE_RANGE: int | None = None
 LARGE_PARTS = 2
+
+
+# Rows (new, and their customers' lookback) from which a refresh's Spark action compiles its plan (whole-stage
+# code generation) instead of interpreting it (the KPI session's default, KPI_REFRESH.spark_conf). Compiling
+# costs the server ~3-5 s of JIT per refresh, since each plan is new; interpreting ~60 us more per row
+# (bench/kpi_phases.py, 2 rounds: a 180,000-row catch-up 18.8, 17.7 server CPU-s compiled, 28.5, 25.0
+# interpreted; a 30,000-row refresh 7.5, 5.6 compiled, 6.2, 4.7 interpreted).
+CODEGEN_ROWS = 100_000
+
+
+def _code_generation(spark: SparkSession, cache: LoopCache, on: bool) -> None:
+    if cache.codegen is not on:  # two settings of the session, changed when a refresh needs the other mode
+        spark.conf.set("spark.sql.codegen.wholeStage", str(on).lower())
+        spark.conf.set("spark.sql.codegen.factoryMode", "FALLBACK" if on else "NO_CODEGEN")
+        cache.codegen = on
 
 
 def _partitioned(rows: DataFrame, read_rows: int) -> DataFrame:
@@ -135,12 +154,14 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
 
     cache, config, customer_ids, upper = request.cache, request.config, read.customer_ids, read.upper
     assert upper is not None
-    base = reads.spark_rows(spark, cache, lower, read)
+    table = reads.spark_input(cache, lower, read)
+    _code_generation(spark, cache, table.num_rows >= CODEGEN_ROWS)
+    base = reads.spark_rows(spark, table)
     # The read stops at ``upper`` and the kept rows at ``lower``: new is simply after ``lower``.
     is_new = (F.col("ingest_time") > F.lit(lower)) if lower else F.lit(True)
     # One partition: the per-customer window and the minute aggregation then need no shuffle, and the whole
     # refresh is one task (server CPU per refresh -22 %; README, "CPU per refresh").
-    rows = _partitioned(base.withColumn("is_new", is_new), read.table.num_rows)
+    rows = _partitioned(base.withColumn("is_new", is_new), table.num_rows)
     fetch_started = time.monotonic()
     referenced, fetched = reads.loop_customers(db, cache.customers, customer_ids)
     customers = spark.createDataFrame(referenced, transforms.customer_schema())
@@ -169,11 +190,11 @@ def _read(db: Database[Any], request: _Request, pending: state.Pending | None, l
         else:
             cache.prefetcher.discard()
         if taken is not None:
-            return taken
+            return reads.capped(taken, lower, MAX_NEW_ROWS)
     read = reads.hot_read(db, since, lower, target)
     if pending:  # a redo counts the recorded range, which the rows read may no longer reach (read.upper)
-        read = dataclasses.replace(read, upper=pending.upper)
-    return read
+        return dataclasses.replace(read, upper=pending.upper)
+    return reads.capped(read, lower, MAX_NEW_ROWS)
 
 
 def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request: _Request) -> RefreshResult:

@@ -51,11 +51,13 @@ def theirs(table: pa.Table, customer_ids: list[str]) -> pa.ChunkedArray:
 
 
 def after(table: pa.Table, instant: datetime) -> pa.ChunkedArray:
-    """Rows ingested after ``instant`` (a BSON date's millisecond, like the column)."""
+    """Rows ingested after ``instant``, compared in microseconds (the column's milliseconds widened, never
+    ``instant`` truncated)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    return pc.greater(table["ingest_time"], pa.scalar(instant, table.schema.field("ingest_time").type))
+    us = pa.timestamp("us", tz="UTC")
+    return pc.greater(pc.cast(table["ingest_time"], us), pa.scalar(instant, us))
 
 
 def handover_path(settings: Settings) -> Path:

@@ -75,7 +75,9 @@ def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult
     finally:
         cache.prefetcher.discard()
     if cache.rows.bounds is not None and cache.rows.bounds[1] == cache.committed:  # its last refresh published
+        started = time.monotonic()
         cache.rows.hand_over(cache.handover)
+        log.info("kpi: left %d lookback rows for the next loop in %.2f s", cache.rows.rows, time.monotonic() - started)
     return result
 
 

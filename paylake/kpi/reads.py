@@ -86,18 +86,35 @@ def hot_read(db: Database[Any], since: datetime | None, lower: datetime | None, 
 
 def hot_read_of(docs: Iterable[dict[str, Any]], lower: datetime | None) -> HotRead:
     """``hot_read`` of documents already queried: the new part is after ``lower`` (None: all of them)."""
-    import pyarrow as pa
+    return _read_of(arrow_rows.to_table(docs, schema.spark_schema(mongo=True)), lower)
+
+
+def _read_of(table: pa.Table, lower: datetime | None) -> HotRead:
     import pyarrow.compute as pc
 
-    table = arrow_rows.to_table(docs, schema.spark_schema(mongo=True))
-    new = table
-    if lower is not None:
-        instant = pa.timestamp("us", tz="UTC")
-        new = table.filter(pc.greater(pc.cast(table["ingest_time"], instant), pa.scalar(lower, instant)))
+    new = table if lower is None else table.filter(lookback.after(table, lower))
     if new.num_rows == 0:
         return HotRead(table, None, [])
     ids = pc.unique(pc.drop_null(new["customer_id"])).to_pylist()
     return HotRead(table, pc.max(new["ingest_time"]).as_py(), sorted(ids))
+
+
+def capped(read: HotRead, lower: datetime | None, max_new: int) -> HotRead:
+    """``read`` with at most about ``max_new`` new rows (after ``lower``): the range then ends at the ingest
+    time of the ``max_new``-th, all rows up to it kept (ties too), so the next refresh starts there. Every row
+    up to that bound was read, so exactly once holds as for any bound; the Spark server holds a refresh's
+    rows in its heap (a relation of local data), which a catch-up of a long backlog exhausted (2 GB)."""
+    import pyarrow.compute as pc
+
+    table = read.table
+    is_new = lookback.after(table, lower) if lower is not None else None
+    times = table["ingest_time"] if is_new is None else table.filter(is_new)["ingest_time"]
+    if len(times) <= max_new:
+        return read
+    bound = pc.sort_indices(times)[max_new - 1].as_py()
+    cap = times[bound]
+    older = pc.less_equal(table["ingest_time"], cap)
+    return _read_of(table.filter(older if is_new is None else pc.or_(pc.invert(is_new), older)), lower)
 
 
 def customer_rows(db: Database[Any], ids: list[str]) -> pa.Table:
@@ -122,8 +139,8 @@ def loop_customers(db: Database[Any], known: KnownCustomers, ids: list[str]) -> 
     return known.take(ids), found.num_rows
 
 
-def spark_rows(spark: SparkSession, cache: LoopCache, lower: datetime | None, read: HotRead) -> DataFrame:
-    """What a refresh's Spark action counts and flags, as one Arrow relation: the new rows of ``read`` (after
+def spark_input(cache: LoopCache, lower: datetime | None, read: HotRead) -> pa.Table:
+    """What a refresh's Spark action counts and flags, as one Arrow table: the new rows of ``read`` (after
     ``lower``) and the lookback rows of their customers, kept by the loop (lookback.py) or read with
     ``read`` (those before ``lower``). Other customers' lookback rows change no flag: left on the driver."""
     import pyarrow as pa
@@ -137,8 +154,13 @@ def spark_rows(spark: SparkSession, cache: LoopCache, lower: datetime | None, re
         columns = [kept[f.name] if f.name in kept.column_names else pa.nulls(kept.num_rows, f.type)
                    for f in table.schema]
         table = pa.concat_tables([pa.Table.from_arrays(columns, schema=table.schema), table])
-    # Every column nullable: Spark refuses a null in a required column of local data, where the connector let
-    # it through (a document missing its customer_id is counted, its customer unknown to the rules).
+    return table
+
+
+def spark_rows(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """``spark_input`` on Spark, one relation of local data. Every column nullable: Spark refuses a null in a
+    required column of local data, where the connector let it through (a document missing its customer_id is
+    counted, its customer unknown to the rules)."""
     return spark.createDataFrame(table, schema.spark_schema(mongo=True, nullable=True))
 
 

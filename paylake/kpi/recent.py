@@ -14,6 +14,7 @@ refresh in between moves the watermark), and reloaded whole otherwise.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -110,6 +111,7 @@ class LoopCache:
         self.customers = KnownCustomers()
         self.merchants: DataFrame | None = None  # transforms.merchant_dimension, checkpointed
         self.indexes_checked = False
+        self.codegen: bool | None = None  # whether the session compiles plans (job.CODEGEN_ROWS); None: not set
         self.committed: datetime | None = None
         # The loop's next read, done while a refresh computes (prefetch.py); None: each refresh reads its own.
         self.prefetcher: Prefetcher | None = None
@@ -124,9 +126,11 @@ class LoopCache:
         if self.handover is None or self.adopted:
             return
         self.adopted = True
+        started = time.monotonic()
         if self.committed is None and self.rows.take_over(self.handover, stored_watermark):
             self.committed = stored_watermark
-            log.info("kpi: took over %d lookback rows from the previous loop", self.rows.rows)
+            log.info("kpi: took over %d lookback rows from the previous loop in %.2f s", self.rows.rows,
+                     time.monotonic() - started)
 
     def trust(self, stored_watermark: datetime | None) -> None:
         """Forget the buckets and rows unless ``stored_watermark`` (read before this refresh) is the one the

@@ -183,6 +183,36 @@ def test_a_refresh_reads_only_the_customers_of_its_new_rows(spark, settings, mon
     assert amount_alerts == {"C00000"}
 
 
+def test_a_long_backlog_is_counted_in_capped_refreshes_exactly_once(  # type: ignore[no-untyped-def]
+    spark, settings, mongo_db, redis_client, monkeypatch
+) -> None:
+    """A refresh counts at most about ``job.MAX_NEW_ROWS`` new rows (the Spark server holds them in its heap):
+    its range ends at the ingest time of the last it takes, rows sharing that instant included, and the next
+    refresh goes on from there, with the same flags as one refresh would give (the lookback is read too).
+    Refreshes of 60 rows or more compile their plan (``job.CODEGEN_ROWS``), the others interpret it."""
+    from paylake.kpi import job
+
+    monkeypatch.setattr(job, "CODEGEN_ROWS", 60)
+    modes: list[bool] = []
+    set_mode = job._code_generation
+    monkeypatch.setattr(job, "_code_generation", lambda s, cache, on: modes.append(on) or set_mode(s, cache, on))
+    seed_dimensions(mongo_db)
+    insert(mongo_db, make_records(100, T0, prefix="old"))
+    assert run_refresh(spark, settings).new_count == 100
+    # 30 instants of 4 rows each: a cap of 50 ends at an instant whose 4 rows are all counted (52).
+    backlog = [r for n in range(4) for r in make_records(30, T0 + timedelta(minutes=3), prefix=f"b{n}_")]
+    insert(mongo_db, backlog)
+    monkeypatch.setattr(job, "MAX_NEW_ROWS", 50)
+    counts = []
+    while (result := run_refresh(spark, settings)).new_count:
+        counts.append(result.new_count)
+    assert counts == [52, 52, 16]
+    assert set(modes) == {True, False}, modes
+    snap = snapshot.read(redis_client)
+    assert snap is not None and snap.headlines["all"].count == 220
+    check_snapshot(mongo_db, snap)
+
+
 def test_a_row_without_a_customer_is_counted_and_flags_nothing_of_its_own(spark, settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
     """The rows reach Spark as local data, where a null in a required column fails the read unless every column
     is nullable: the connector let such a document through, and so must the job (its customer is unknown)."""
