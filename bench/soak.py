@@ -1,7 +1,7 @@
 """Soak: does paylake sustain a transaction rate end to end? Generator, KPI loop and archive together.
 
     .venv/bin/python bench/soak.py --rate R --minutes M [--threshold-mb 128] [--archive-every 300]
-                                   [--find] [--plot soak.svg]
+                                   [--customers N] [--find] [--plot soak.svg]
 
 Starts its own stack (FerretDB, Redis, HDFS, a Spark Connect server) on free ports in a temp dir and runs,
 for M minutes, `paylake generate --rate R` with the KPI refresh loop and the archive on their DAGs' cadences
@@ -173,11 +173,13 @@ def main() -> None:
     parser.add_argument("--max-lag-s", type=float, default=30.0)
     parser.add_argument("--sample-s", type=float, default=5.0)
     parser.add_argument("--model", type=Path, default=ss.MODEL, help="a trained model (default: the demo's)")
+    parser.add_argument("--customers", type=int, help="customers dimension (default: the settings', 500,000; at "
+                        "2,000 tx/s each then pays every ~4 min, and the velocity rule flags a third of the stream)")
     parser.add_argument("--find", action="store_true", help="search the highest sustained rate from --rate up")
     parser.add_argument("--plot", type=Path, help="write hot size and KPI lag over time as SVG")
     args = parser.parse_args()
     opts = Options(args.rate, args.minutes, args.threshold_mb, args.archive_every, args.max_lag_s, args.sample_s,
-                   args.model)
+                   args.model, args.customers)
     started = time.monotonic()
     if args.find:
         best, tried = find(opts)

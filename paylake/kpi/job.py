@@ -116,8 +116,9 @@ class _Computed:
 
 
 # New rows a refresh counts at most: a longer backlog is caught up in several refreshes (``reads.capped``).
-# The Spark server holds a refresh's rows in its 2 GB heap; a catch-up of ~5 minutes at 2,000 tx/s exhausted it.
-MAX_NEW_ROWS = 200_000
+# The Spark server holds a refresh's rows (and their customers' lookback) in its heap as local data; catch-ups
+# of 2-5 minutes at 2,000 tx/s exhausted the stack's 2 GB (now 4 GB).
+MAX_NEW_ROWS = 100_000
 
 # Rows read by a refresh from which its Spark action runs in LARGE_PARTS tasks, by customer (the rules'
 # window needs no other exchange then); below it, one task (see ``_compute``). None: always one.

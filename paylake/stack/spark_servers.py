@@ -44,7 +44,9 @@ def connect_service(settings: Settings, run_dir: Path, master: str | None = None
     conf = server_conf(with_checkout_jars(settings).with_overrides(spark_master=master))
     port = settings.spark_connect_port
     conf |= {"spark.connect.grpc.binding.port": str(port), "spark.connect.grpc.binding.address": "127.0.0.1",
-             "spark.driver.memory": "2g", **(extra_conf or {})}
+             # 4 GB: the KPI loop's refreshes are local data on the driver (up to job.MAX_NEW_ROWS new rows and
+             # their lookback), and a 2,000 tx/s soak exhausted 2 GB during a catch-up (README, "Scale").
+             "spark.driver.memory": "4g", **(extra_conf or {})}
     argv = [str(spark_home() / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--master", master]
     argv += ["--jars", conf.pop("spark.jars")]
     for key, value in conf.items():
