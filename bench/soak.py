@@ -9,7 +9,8 @@ for M minutes, `paylake generate --rate R` with the KPI refresh loop and the arc
 archived × the measured bytes per document), the KPI watermark's lag behind the wall clock, the archive's
 backlog (documents above the low-water mark) and the machine's CPU. Then it stops the generator, lets one
 last refresh count everything and checks exactly once: hot ∪ cold has every generated id once, and the KPI
-all-time count equals it.
+all-time count equals it. The generator's and each KPI run's log (a line per refresh) stay in the stack's
+temp dir, printed at the start.
 
 *Sustained* means all of: the generator kept the rate (≥ 98 % of R × M × 60 inserted); the hot store never
 above the threshold + one batch (what arrives in --archive-every seconds between two runs, plus the newest
@@ -122,7 +123,14 @@ def soak(opts: Options) -> Outcome:
 
 def judge(opts: Options, settings: Settings, work: ss.Workloads, sampler: ss.Sampler, doc_bytes: float) -> Outcome:
     """The last refresh, the exactly-once counts, then the conditions."""
-    out = Outcome(opts.rate, sampler.samples, work.archive_runs, doc_bytes, ss.final_counts(settings, work.env))
+    failed_final = None
+    try:
+        final = ss.final_counts(settings, work.env)
+    except SystemExit as exc:  # a paylake command failed: judged (not exactly once), with the samples kept
+        final, failed_final = ss.Final(0, 0, 0, 0, -1), str(exc)[-400:]
+    out = Outcome(opts.rate, sampler.samples, work.archive_runs, doc_bytes, final)
+    if failed_final:
+        out.reasons.append(f"the final count failed: {failed_final}")
     expected = opts.rate * opts.minutes * 60
     if out.final.generated < 0.98 * expected:
         out.reasons.append(f"the generator inserted {out.final.generated:,} of {expected:,.0f}")

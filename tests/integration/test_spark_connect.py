@@ -63,11 +63,12 @@ def test_a_loop_counts_what_lands_while_it_runs(settings: Settings, mongo_db, re
 
 
 def test_no_server_is_a_clear_error(settings: Settings) -> None:
-    from paylake.jobs import ARCHIVE
+    """A Spark job (the archive needs no Spark since 325f9a6) against a port where nothing listens."""
+    from paylake.jobs import KPI_REFRESH
     from paylake.jobs.run import run
     from paylake.spark import SparkUnreachable
     from paylake.stack.process import free_port
 
     nowhere = f"sc://127.0.0.1:{free_port()}"
     with pytest.raises(SparkUnreachable, match=f"Spark Connect server at {nowhere} does not answer.*stack up"):
-        run(ARCHIVE, settings.with_overrides(spark_remote=nowhere))
+        run(KPI_REFRESH, settings.with_overrides(spark_remote=nowhere))
