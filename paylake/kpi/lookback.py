@@ -75,6 +75,7 @@ class LookbackRows:
 
     def __init__(self) -> None:
         self.tables: list[pa.Table] = []  # one per refresh, oldest first, ``projected``
+        self.newest: list[datetime] = []  # each table's largest ingest time, to drop it without a scan
         self.bounds: tuple[datetime, datetime] | None = None
 
     @property
@@ -103,24 +104,25 @@ class LookbackRows:
         import pyarrow.compute as pc
 
         since = upper - timedelta(minutes=lookback_min)
-        self.tables.append(projected(read))
-        self.tables = [t for t in self.tables if t.num_rows and pc.max(t["ingest_time"]).as_py() > since]
+        if read.num_rows:
+            self.tables.append(projected(read))
+            self.newest.append(pc.max(read["ingest_time"]).as_py())
+        kept = [n for n, newest in enumerate(self.newest) if newest > since]
+        self.tables, self.newest = [self.tables[n] for n in kept], [self.newest[n] for n in kept]
         self.bounds = (since, upper)
 
     def forget(self) -> None:
-        self.tables, self.bounds = [], None
+        self.tables, self.newest, self.bounds = [], [], None
 
     def hand_over(self, path: Path) -> None:
         """Write the kept rows for the next loop (atomically: a crash leaves the previous file or none)."""
         import pyarrow as pa
 
-        if self.bounds is None:
+        if self.bounds is None or not self.tables:
             return
         since, upper = self.bounds
         meta = {_META: json.dumps({"since": since.isoformat(), "upper": upper.isoformat()}).encode()}
-        table = pa.concat_tables(self.tables) if self.tables else None
-        if table is None:
-            return
+        table = pa.concat_tables(self.tables)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
         with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema.with_metadata(meta)) as out:
@@ -147,4 +149,5 @@ class LookbackRows:
         if upper != watermark:
             return False
         self.tables, self.bounds = [table.replace_schema_metadata(None)], (since, upper)
+        self.newest = [upper]  # at most the watermark: dropped once the lookback has passed it
         return True
