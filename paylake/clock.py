@@ -18,3 +18,9 @@ def as_utc(value: object) -> datetime | None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def now_ms() -> datetime:
+    """``now`` truncated to the millisecond: what a BSON date keeps, so a stamp compares as it is stored."""
+    stamp = now()
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 # --- MongoDB collections (database: Settings.mongo_db) -------------------------------------------
 TRANSACTIONS = "transactions"  # the fact: one document per transaction, _id = transaction_id
 DEAD_LETTER = "dead_letter"  # records that failed validation, with the reason; never dropped
+INGEST_INFLIGHT = "ingest_inflight"  # one document per writer with an insert under way: KPI bounds stay below it
 GENERATOR_STATS = "generator_stats"  # one document: the generator's counts since the store was created ($inc)
 MERCHANTS = "merchants"  # dimension: merchant_id → category, city, commission_rate
 CATEGORIES = "categories"  # dimension: category → description, typical amount

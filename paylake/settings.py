@@ -53,6 +53,9 @@ class Settings:
     # The archive moves whole event-time slices of this many minutes (must divide a day); the demo's are short.
     archive_slice_min: int = 60
     kpi_lateness_s: float = 5.0
+    # A writer's in-flight insert holds the KPI bound below its stamp (paylake/inflight.py) for at most this
+    # long; older, the writer is taken for dead (one on this host is checked by its pid at once).
+    ingest_fence_max_s: float = 300.0
     # customer_segments (the daily marts) looks back this many days, read with each date: a date's build
     # reads window_days of transactions whatever the history's length (bench/marts.py).
     marts_window_days: int = 7

@@ -1,7 +1,9 @@
 """Validate → insert_many(ordered=False) in batches; every record ends up counted exactly once.
 
 * valid records go to the fact collection (``_id`` = transaction id, ``ingest_time`` stamped right before
-  each insert attempt); an id already stored counts as ``duplicate`` and adds nothing;
+  each insert attempt); an id already stored counts as ``duplicate`` and adds nothing; while a batch is
+  being inserted, retries included, the writer's entry in ``ingest_inflight`` holds the KPI's bound below
+  its stamps (paylake/inflight.py), so no refresh counts part of a batch;
 * invalid records go to ``dead_letter`` with their reasons (never dropped);
 * MongoDB unreachable: retry with exponential backoff and a clear message. After a connection error the
   batch is reconciled by id: a stored document carrying this batch's own ingest stamp was inserted by the
@@ -25,7 +27,8 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure
 
-from paylake import names, schema
+from paylake import clock, names, schema
+from paylake.inflight import Fence
 from paylake.mongo import DUPLICATE_KEY
 
 # Errors after which the server state is unknown (connection lost, server shutting down): back off,
@@ -108,11 +111,6 @@ def backoff(attempt: int, started: float, max_retry_s: float, what: str, exc: Ex
     return True
 
 
-def _now_ms() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON dates keep milliseconds
-
-
 class Ingestor:
     def __init__(self, db: Any, *, max_retry_s: float = 300.0, echo: Callable[[str], None] = stderr_line,
                  spill_path: Path | None = None, where: str = "MongoDB",
@@ -121,6 +119,7 @@ class Ingestor:
         self.max_retry_s, self.spill_path, self.where = max_retry_s, spill_path, where
         self.tx = db[names.TRANSACTIONS]
         self.dead = db[names.DEAD_LETTER]
+        self.fence = Fence(db)  # readers' bounds stay below a batch until all of it has landed
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self._first: float | None = None  # when the first batch was handed in (the rate excludes start-up)
 
@@ -137,7 +136,7 @@ class Ingestor:
 
     def _ingest(self, records: list[dict[str, Any]]) -> None:
         self.counts.generated += len(records)
-        now = _now_ms()
+        now = clock.now_ms()
         for record in records:
             if record.get("ingest_time") is None:
                 record["ingest_time"] = now  # provisional; the real stamp is set right before insert
@@ -148,7 +147,7 @@ class Ingestor:
             self._insert_facts(valid)
 
     def _stamp(self) -> datetime:
-        stamp = max(_now_ms(), self._last_stamp + timedelta(milliseconds=1))  # unique per attempt
+        stamp = max(clock.now_ms(), self._last_stamp + timedelta(milliseconds=1))  # unique per attempt
         self._last_stamp = stamp
         return stamp
 
@@ -168,6 +167,7 @@ class Ingestor:
                         reconcile = False
                         if not pending:
                             return
+                    self.fence.open()  # before the stamp: see paylake/inflight.py
                     stamp = self._stamp()
                     stamps.add(stamp)
                     for doc in pending:
@@ -190,12 +190,14 @@ class Ingestor:
         except KeyboardInterrupt:
             self._spill(pending, "interrupted while retrying")
             raise
+        finally:
+            self.fence.close()
 
     def _give_up(self, pending: list[dict[str, Any]], rejected: dict[Any, str]) -> None:
         refused = [d for d in pending if d["_id"] in rejected]
         if refused:
             self._insert_dead([dead_letter_doc(schema.from_mongo(d), [f"rejected by server: {rejected[d['_id']]}"],
-                                               _now_ms()) for d in refused])
+                                               clock.now_ms()) for d in refused])
         self._spill([d for d in pending if d["_id"] not in rejected], f"gave up after {self.max_retry_s:.0f}s")
 
     def _reconcile(self, pending: list[dict[str, Any]], stamps: set[datetime]) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Exactly-once, step by step (the watermark W means "every transaction with ingest_time <= W is counted"):
   1. range: (W, upper] with upper = ``until`` - allowed lateness (the DAG passes its interval end), or the
-     largest ingest_time present when ``until`` is None; then clamped to the largest ingest_time of the rows
+     largest ingest_time present when ``until`` is None, below any insert still in flight (inflight.py);
+     then clamped to the largest ingest_time of the rows
      read (``reads.hot_read``: the rows Spark then counts, read once), so a document that lands later beyond
      it is still ahead of the watermark.
   2. the range and a run id are recorded as ``pending`` in kpi_state before anything is written;
@@ -25,7 +26,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
@@ -206,7 +207,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     cache.adopt(stored)  # a loop's first refresh: the previous loop's lookback rows, if left at ``stored``
     cache.trust(stored)
     lower = pending.lower if pending else stored
-    target = pending.upper if pending else (until - timedelta(seconds=settings.kpi_lateness_s) if until else None)
+    target = pending.upper if pending else reads.upper_bound(db, settings, until)
 
     def done(run_id: str | None, watermark: datetime | None, **figures: Any) -> RefreshResult:
         version = None

@@ -14,13 +14,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import PyMongoError
 
 from paylake import clock
 from paylake.errors import ServiceError
+from paylake.kpi import reads
 from paylake.kpi.job import RefreshResult, run_refresh
 from paylake.kpi.lookback import handover_path
 from paylake.kpi.prefetch import Prefetcher
@@ -66,9 +67,8 @@ def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult
     # The previous loop's lookback rows (lookback.py): this loop's first refresh then reads only new rows.
     cache.handover = handover_path(settings)
     # Each refresh's next range is read while it computes and writes (prefetch.py), up to the same bound
-    # as the refresh's own: the clock minus the allowed lateness.
-    lateness = timedelta(seconds=settings.kpi_lateness_s)
-    cache.prefetcher = Prefetcher(settings, lambda: clock.now() - lateness)
+    # as the refresh's own: the clock minus the allowed lateness, below any insert in flight.
+    cache.prefetcher = Prefetcher(settings, lambda db: reads.upper_bound(db, settings, clock.now()))
     cache.prefetcher.last_start = deadline - settings.kpi_period_s  # see _loop's end: no refresh follows it
     try:
         result = _loop(spark, settings, deadline, cache)

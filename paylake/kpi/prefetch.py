@@ -6,12 +6,12 @@ stage waited for the other. So once refresh N knows its upper bound U (the large
 thread reads what comes after U (pymongo releases the GIL on socket I/O) while N computes, writes and waits
 for its next tick; refresh N+1 takes those rows instead of reading them.
 
-Exactly-once is unchanged: the thread reads in steps, each (the previous step's largest ingest time, a
-bound], and the last step, taken at N+1's start, reaches N+1's own bound; together they are the one read N+1
-would have made, a document stamped before a step's largest ingest time but landing after it (beyond the
-allowed lateness) being still ahead of that step's start, as before. Refresh N+1 uses them only if they
-assumed nothing that changed: no pending redo, the stored watermark is U and the loop still trusts its
-cache (``job._take_prefetched``); any failure of a refresh discards them (``job.run_refresh``).
+Exactly-once is unchanged: the thread reads in steps, each (the previous step's largest ingest time, a bound]
+with the refresh's own bound (the clock minus the allowed lateness, below any insert in flight), and the last
+step, taken at N+1's start, reaches N+1's own bound; together they are the one read N+1 would have made.
+Refresh N+1 uses them only if they assumed nothing that changed: no pending redo, the stored watermark is U
+and the loop still trusts its cache (``job._take_prefetched``); any failure of a refresh discards them
+(``job.run_refresh``).
 """
 
 from __future__ import annotations
@@ -82,10 +82,11 @@ class _Signal:
 
 
 class Prefetcher:
-    """One background read at a time for a loop; ``bound`` gives each step's inclusive upper limit (the loop's
-    clock minus the allowed lateness; None: whatever is present)."""
+    """One background read at a time for a loop; ``bound`` gives each step's inclusive upper limit, read on the
+    step's connection (the loop's: ``reads.upper_bound`` of its clock; None: whatever is present)."""
 
-    def __init__(self, settings: Settings, bound: Callable[[], datetime | None], step_s: float = STEP_S) -> None:
+    def __init__(self, settings: Settings, bound: Callable[[Database[Any]], datetime | None],
+                 step_s: float = STEP_S) -> None:
         self.settings, self.bound, self.step_s = settings, bound, step_s
         self.thread: threading.Thread | None = None
         self.signal = _Signal()
@@ -112,7 +113,7 @@ class Prefetcher:
             with open_db(self.settings) as db:
                 while not signal.abandon:
                     last = signal.stop.is_set()  # set by take: this step reaches the refresh's own bound
-                    target = signal.final if last else self.bound()
+                    target = signal.final if last else self.bound(db)
                     since = into.upper or into.lower
                     if target is None or target > since:
                         read = reads.hot_read(db, since, since, target)

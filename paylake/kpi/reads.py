@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
 
-from paylake import arrow_rows, names, schema
+from paylake import arrow_rows, inflight, names, schema
 from paylake.kpi import lookback, rules, transforms
 from paylake.kpi.recent import KnownCustomers, LoopCache
 from paylake.mongo import find_by_ids, match_pipeline
@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 # FerretDB 3.0 s of CPU in chunks of 100, 3.6 s in chunks of 1,000, 7.7 s of 5,000, 21.5 s of 20,000 (README,
 # KPI figures). Chunks of 100 leave the list check ~2 % of it, so a hashed check in FerretDB would gain no more.
 CUSTOMER_CHUNK = 100
+
+def upper_bound(db: Database[Any], settings: Settings, until: datetime | None) -> datetime | None:
+    """A range's inclusive upper ingest time: ``until`` minus the allowed lateness (None: everything present),
+    kept below every insert still in flight (paylake/inflight.py), whose stamps may be partly visible. Take
+    ``until`` from the clock before calling: the in-flight entries must be read after it."""
+    limit = until - timedelta(seconds=settings.kpi_lateness_s) if until is not None else None
+    return inflight.settled(db, limit, settings.ingest_fence_max_s)
+
 
 def ingest_range(after: datetime | None, upper: datetime | None) -> dict[str, Any]:
     """The filter of ingest times in (after, upper] (either end open when None); the ingest_time index

@@ -90,7 +90,7 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
     if pipelined:
         # Each step reads up to the rows inserted whole: FerretDB makes an unordered insert's documents visible
         # one by one, and a read amid it would take rows beyond others not visible yet (the loop's lateness).
-        loop.prefetcher = Prefetcher(settings, lambda: complete[-1], step_s=0.05)
+        loop.prefetcher = Prefetcher(settings, lambda _db: complete[-1], step_s=0.05)
     lookback_reads: list[bool] = []  # per read of the loop's database: whether it read a lookback too
     hot_read = reads.hot_read
 

@@ -22,7 +22,7 @@ T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def loop(settings) -> Iterator[LoopCache]:  # type: ignore[no-untyped-def]
     cache = LoopCache()
-    cache.prefetcher = Prefetcher(settings, lambda: None, step_s=0.05)  # bound None: whatever is present
+    cache.prefetcher = Prefetcher(settings, lambda _db: None, step_s=0.05)  # bound None: whatever is present
     yield cache
     cache.prefetcher.discard()
 
