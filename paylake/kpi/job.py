@@ -156,7 +156,7 @@ def _compute(spark: SparkSession, settings: Settings, db: Database[Any], request
 
     cache, config, customer_ids, upper = request.cache, request.config, read.customer_ids, read.upper
     assert upper is not None
-    table = reads.spark_input(cache, lower, read)
+    table = reads.spark_input(cache, lower, read, config.velocity_window_min)
     _code_generation(spark, cache, table.num_rows >= CODEGEN_ROWS)
     base = reads.spark_rows(spark, table)
     # The read stops at ``upper`` and the kept rows at ``lower``: new is simply after ``lower``.

@@ -147,22 +147,26 @@ def loop_customers(db: Database[Any], known: KnownCustomers, ids: list[str]) -> 
     return known.take(ids), found.num_rows
 
 
-def spark_input(cache: LoopCache, lower: datetime | None, read: HotRead) -> pa.Table:
+def spark_input(cache: LoopCache, lower: datetime | None, read: HotRead, window_min: int) -> pa.Table:
     """What a refresh's Spark action counts and flags, as one Arrow table: the new rows of ``read`` (after
-    ``lower``) and the lookback rows of their customers, kept by the loop (lookback.py) or read with
-    ``read`` (those before ``lower``). Other customers' lookback rows change no flag: left on the driver."""
+    ``lower``) and those lookback rows of their customers, kept by the loop (lookback.py) or read with
+    ``read`` (those before ``lower``), that can change a new row's flag (``lookback.needed``; the velocity
+    window is ``window_min``). Other lookback rows stay on the driver."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     table = read.table
-    if lower is not None:
-        table = table.filter(pc.or_(lookback.after(table, lower), lookback.theirs(table, read.customer_ids)))
-    kept = cache.rows.of_customers(read.customer_ids) if lower is not None else None
+    if lower is None:
+        return table
+    is_new = lookback.after(table, lower)
+    new, context = table.filter(is_new), table.filter(pc.invert(is_new))
+    parts = [context.filter(lookback.theirs(context, read.customer_ids))]
+    kept = cache.rows.of_customers(read.customer_ids)
     if kept is not None and kept.num_rows:
-        columns = [kept[f.name] if f.name in kept.column_names else pa.nulls(kept.num_rows, f.type)
-                   for f in table.schema]
-        table = pa.concat_tables([pa.Table.from_arrays(columns, schema=table.schema), table])
-    return table
+        parts.append(pa.Table.from_arrays([kept[f.name] if f.name in kept.column_names
+                                           else pa.nulls(kept.num_rows, f.type) for f in table.schema],
+                                          schema=table.schema))
+    return pa.concat_tables([lookback.needed(new, pa.concat_tables(parts), window_min), new])
 
 
 def spark_rows(spark: SparkSession, table: pa.Table) -> DataFrame:

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from paylake import schema
 from paylake.arrow_rows import to_table
-from paylake.kpi.lookback import LookbackRows
+from paylake.kpi.lookback import LookbackRows, needed
 from paylake.kpi.rules import LOOKBACK_FIELDS
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -73,3 +73,29 @@ def test_an_unreadable_file_only_costs_the_read(tmp_path: Path) -> None:
     rows = LookbackRows()
     assert not rows.take_over(path, T0) and not rows.holding and not path.exists()
     assert not rows.take_over(path, T0), "no file"
+
+
+def _rows(*rows: tuple[str, str | None, float | None]) -> pa.Table:
+    """(id, customer, event minute after T0; None: no event time), the mongo schema."""
+    docs = [{"_id": i, "customer_id": c, "event_time": None if m is None else T0 + timedelta(minutes=m),
+             "ingest_time": T0, "amount": 1.0} for i, c, m in rows]
+    return to_table(docs, schema.spark_schema(mongo=True))
+
+
+def test_only_the_lookback_rows_that_can_change_a_new_rows_flag_go_to_spark() -> None:
+    # C1's earliest new row is at minute 30: its window starts at minute 20, on the millisecond.
+    new = _rows(("n1", "C1", 30), ("n2", "C1", 45), ("n3", "C2", 5))
+    context = _rows(
+        ("old", "C1", 2), ("prev-tie-a", "C1", 12), ("prev-tie-b", "C1", 12),  # before the cutoff: only the
+        ("edge", "C1", 20), ("in", "C1", 25), ("later", "C1", 50),  # latest (time, then _id) stays
+        ("just-out", "C1", 20 - 1 / 60_000),
+        ("c2-old", "C2", -30),  # C2's only row before its window: its new row's predecessor
+        ("nobody", None, 0), ("no-time", "C1", None),  # kept as they are
+    )
+    kept = needed(new, context, window_min=10)
+    assert _ids(kept) == sorted(["edge", "in", "later", "just-out", "c2-old", "nobody", "no-time"])
+    # "just-out" is a millisecond before the window, so it is C1's latest row before it (not prev-tie-b).
+    without = needed(new, context.filter(pa.array([i != "just-out" for i in context["_id"].to_pylist()])), 10)
+    assert "prev-tie-b" in _ids(without) and "prev-tie-a" not in _ids(without)
+    assert needed(new, context.slice(0, 0), 10).num_rows == 0
+    assert needed(new.slice(0, 0), context, 10).num_rows == context.num_rows
