@@ -4,6 +4,7 @@ does: on a dense random stream where velocity and travel fire often, with ties i
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +19,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CITIES = [(40.7, -74.0), (51.5, -0.1), (35.7, 139.7), (40.8, -73.9)]  # the last one is next door to the first
 
 
-def _stream(rng: np.random.Generator, n: int, start_s: int, span_s: int, prefix: str) -> list[dict[str, object]]:
+def _stream(rng: np.random.Generator, n: int, start_s: int, span_s: int, prefix: str) -> list[dict[str, Any]]:
     docs = []
     for i in range(n):
         lat, lon = CITIES[rng.integers(len(CITIES))]
