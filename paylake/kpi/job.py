@@ -232,10 +232,11 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
         cache.prefetcher.start(follows, cache.customers, started)
     if upper is None:
         return done(None, lower)
+    read_s = time.monotonic() - started
     computed = _compute(spark, settings, db, request, lower, read)
-    log.info("kpi: range (%s, %s], %d customers (%.2fs): %d buckets, %d alerts at %.1fs", lower, upper,
-             computed.customers_read, computed.customers_seconds, len(computed.deltas), len(computed.alert_rows),
-             time.monotonic() - started)
+    log.info("kpi: range (%s, %s], %d rows read at %.1fs, %d customers (%.2fs): %d buckets, %d alerts at %.1fs",
+             lower, upper, read.table.num_rows, read_s, computed.customers_read, computed.customers_seconds,
+             len(computed.deltas), len(computed.alert_rows), time.monotonic() - started)
 
     run = pending or state.Pending(run_id=uuid.uuid4().hex, lower=lower, upper=upper)
     if not resumed:
