@@ -53,6 +53,10 @@ def generator(r: Reading) -> Iterator[Metric]:
                       float(g.get("rate_per_s", 0.0)) if fresh else 0.0)
     yield from _gauge("paylake_generator_last_insert_timestamp_seconds", "Generator: when it last stored one.",
                       _stamp(as_utc(g.get("last_insert_at"))))
+    # An insert open for long holds the KPI watermark below it (paylake/inflight.py): a stalled or dead writer.
+    yield from _gauge("paylake_ingest_inflight_oldest_age_seconds",
+                      "Ingest: age of the oldest insert still in flight (0: none); KPI ranges end below it.",
+                      (r.at - r.inflight_since).total_seconds() if r.inflight_since else 0.0)
 
 
 def kpi(r: Reading) -> Iterator[Metric]:

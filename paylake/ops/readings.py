@@ -31,6 +31,7 @@ class Reading:
     mongo_up: bool = False
     redis_up: bool = False
     generator: dict[str, Any] = field(default_factory=dict)  # generator_stats document
+    inflight_since: datetime | None = None  # the oldest insert still open (paylake/inflight.py); None: none
     watermark: datetime | None = None
     last_refresh: dict[str, Any] = field(default_factory=dict)
     counted: int | None = None  # all-time transactions counted by the KPI job
@@ -92,6 +93,8 @@ def read_mongo(settings: Settings, out: Reading) -> None:
 
 def _read_db(settings: Settings, db: Database[Any], out: Reading) -> None:
     out.generator = db[names.GENERATOR_STATS].find_one({"_id": "totals"}) or {}
+    opened = [as_utc(e.get("opened")) for e in db[names.INGEST_INFLIGHT].find({}, {"opened": 1})]
+    out.inflight_since = min((o for o in opened if o is not None), default=None)
     _kpi(db, out)
     _archive(db, out)
     _gates(db, out)
