@@ -29,6 +29,36 @@ def test_mongo_wire_protocol_server(mongo_db) -> None:  # type: ignore[no-untype
     assert mongo_db.tx.count_documents({}) == 250
 
 
+def test_a_write_waits_out_a_long_held_sqlite_lock(settings: Settings, mongo_db) -> None:  # type: ignore[no-untyped-def]
+    """paylake's FerretDB waits up to a minute for SQLite's one write lock (main.go), not FerretDB's default
+    10 s: a soak's archive run failed with SQLITE_BUSY beside inserts, deletes and the KPI's writes."""
+    import sqlite3
+    import threading
+    import time
+
+    mongo_db["held"].insert_one({"_id": 0})  # the database's SQLite file now exists
+    path = settings.state_dir / "mongo" / f"{settings.mongo_db}.sqlite"
+    assert path.exists(), f"{path}: the stack's server is not paylake's FerretDB on SQLite"
+    locked, hold_s = threading.Event(), 12.0
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")  # the write lock, as a long writer holds it
+        locked.set()
+        time.sleep(hold_s)
+        conn.execute("COMMIT")
+        conn.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(30)
+    started = time.monotonic()
+    mongo_db["held"].insert_one({"_id": 1})  # waits for the lock instead of failing at 10 s
+    waited = time.monotonic() - started
+    holder.join()
+    assert waited > 10.0 and mongo_db["held"].count_documents({}) == 2
+
+
 def test_redis_set_get_pipeline(redis_client) -> None:  # type: ignore[no-untyped-def]
     redis_client.set("k", "v")
     assert redis_client.get("k") == "v"

@@ -46,7 +46,10 @@ func main() {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dir + "/",
+		// SQLite has one writer at a time and its busy handler is not fair: under the soak's load (inserts,
+		// the archive's deletes, the KPI's writes) a write waited out FerretDB's default 10 s and failed with
+		// SQLITE_BUSY (an archive run's manifest update, 2026-12-02). A minute rides out such stretches.
+		SQLiteURL: "file:" + *dir + "/?_pragma=busy_timeout(60000)",
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "paylake-ferretdb: %v\n", err)
