@@ -2,10 +2,9 @@
 
 Exactly-once, step by step (the watermark W means "every transaction with ingest_time <= W is counted"):
   1. range: (W, upper] with upper = ``until`` - allowed lateness (the DAG passes its interval end), or the
-     largest ingest_time present when ``until`` is None, below any insert still in flight (inflight.py);
-     then clamped to the largest ingest_time of the rows
-     read (``reads.hot_read``: the rows Spark then counts, read once), so a document that lands later beyond
-     it is still ahead of the watermark.
+     largest ingest_time present when ``until`` is None, kept below any insert still in flight (inflight.py);
+     then clamped to the largest ingest_time of the rows read (``reads.hot_read``: the rows Spark then
+     counts, read once), so a document that lands later beyond it is still ahead of the watermark.
   2. the range and a run id are recorded as ``pending`` in kpi_state before anything is written;
   3. alerts are inserted by transaction id (a re-run skips stored ones); minute buckets and the recent
      5-second slots are merged, each skipping a run id it already has; the all-time totals take the run's
