@@ -47,6 +47,7 @@ INTERVAL_S = 1.0  # scrape and rule evaluation, for the tests (the stack's is 5 
 SERVED = {f"paylake_{name}" for name in (
     "generator_inserted_total", "generator_dead_lettered_total", "generator_failed_total",
     "generator_duplicate_total", "generator_rate_per_second", "generator_last_insert_timestamp_seconds",
+    "ingest_inflight_oldest_age_seconds",
     "kpi_watermark_lag_seconds", "kpi_refresh_duration_seconds", "kpi_refreshes_total",
     "kpi_transactions_counted_total", "kpi_fraud_transactions_counted_total", "kpi_rule_fires_total",
     "hot_store_bytes", "hot_store_threshold_bytes", "hot_store_low_water_bytes", "hot_store_checked_timestamp_seconds",
