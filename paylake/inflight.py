@@ -25,6 +25,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -35,11 +36,16 @@ log = logging.getLogger(__name__)
 MS = timedelta(milliseconds=1)  # BSON dates keep milliseconds: the latest stamp that is below an entry
 
 
+def entries(db: Database[Any]) -> Collection[Any]:
+    """The in-flight entries of ``db``'s writers (in a database of their own: ``names.inflight_db``)."""
+    return db.client[names.inflight_db(db.name)][names.INGEST_INFLIGHT]
+
+
 class Fence:
     """One writer's entry in ``ingest_inflight``: open while one of its inserts may still be landing."""
 
     def __init__(self, db: Database[Any]) -> None:
-        self.coll = db[names.INGEST_INFLIGHT]
+        self.coll = entries(db)
         self.host, self.pid = socket.gethostname(), os.getpid()
         self.writer = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.opened: datetime | None = None
@@ -69,8 +75,8 @@ class Fence:
 def settled(db: Database[Any], bound: datetime | None, max_age_s: float) -> datetime | None:
     """``bound`` (inclusive; None: no bound) lowered below every insert still in flight. Call it after taking
     the clock that ``bound`` comes from (see the module's docstring)."""
-    oldest = None
-    for entry in db[names.INGEST_INFLIGHT].find({"opened": {"$ne": None}}):
+    oldest, coll = None, entries(db)
+    for entry in coll.find({"opened": {"$ne": None}}):
         opened = clock.as_utc(entry.get("opened"))
         if opened is None:
             continue
@@ -78,7 +84,7 @@ def settled(db: Database[Any], bound: datetime | None, max_age_s: float) -> date
         if why:
             log.warning("in-flight insert of writer %s (opened %s) ignored and cleared: %s",
                         entry["_id"], opened.isoformat(), why)
-            db[names.INGEST_INFLIGHT].delete_one({"_id": entry["_id"], "opened": entry["opened"]})
+            coll.delete_one({"_id": entry["_id"], "opened": entry["opened"]})
             continue
         oldest = opened if oldest is None else min(oldest, opened)
     if oldest is None:

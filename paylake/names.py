@@ -40,6 +40,12 @@ DQ_RECENT_MAX = 50
 WINDOWS: dict[str, int | None] = {"1m": 60, "15m": 900, "1h": 3600, "24h": 86400, "all": None}
 
 
+def inflight_db(mongo_db: str) -> str:
+    """The database of ``INGEST_INFLIGHT``: its own, because on FerretDB/SQLite a database is a file with its own
+    write lock, so a writer's two small writes per batch never queue behind the archive's deletes."""
+    return f"{mongo_db}_inflight"
+
+
 def kpi_snapshot_key(version: str, part: str) -> str:
     """A part of one versioned KPI snapshot: ``meta``, ``headline:<window>``, ``revenue:<window>``, ``series``."""
     return f"{PREFIX}:kpi:snap:{version}:{part}"

@@ -16,7 +16,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from paylake import cache, names
+from paylake import cache, inflight, names
 from paylake.clock import as_utc, now
 from paylake.kpi.rules import RULES
 from paylake.mongo import open_db
@@ -93,7 +93,7 @@ def read_mongo(settings: Settings, out: Reading) -> None:
 
 def _read_db(settings: Settings, db: Database[Any], out: Reading) -> None:
     out.generator = db[names.GENERATOR_STATS].find_one({"_id": "totals"}) or {}
-    opened = [as_utc(e.get("opened")) for e in db[names.INGEST_INFLIGHT].find({}, {"opened": 1})]
+    opened = [as_utc(e.get("opened")) for e in inflight.entries(db).find({}, {"opened": 1})]
     out.inflight_since = min((o for o in opened if o is not None), default=None)
     _kpi(db, out)
     _archive(db, out)

@@ -58,7 +58,7 @@ def test_a_stalled_insert_is_counted_whole_and_once(spark, settings, mongo_db, r
     seed_dimensions(mongo_db)
     ingestor = Ingestor(mongo_db)
     ingestor.ingest(make_records(100, T0, prefix="before"))
-    assert mongo_db[names.INGEST_INFLIGHT].count_documents({}) == 0  # closed once the batch landed
+    assert inflight.entries(mongo_db).count_documents({}) == 0  # closed once the batch landed
     if not fenced:
         ingestor.fence.open = clock.now_ms  # type: ignore[method-assign]
     slow = ingestor.tx = _HalfThenWait(mongo_db[names.TRANSACTIONS])
@@ -84,7 +84,7 @@ def test_a_stalled_insert_is_counted_whole_and_once(spark, settings, mongo_db, r
 
 
 def test_writers_that_died_do_not_hold_the_bound(mongo_db: Any) -> None:
-    entries = mongo_db[names.INGEST_INFLIGHT]
+    entries = inflight.entries(mongo_db)
     now = clock.now_ms()
     bound = now + timedelta(seconds=10)
     assert inflight.settled(mongo_db, bound, 300) == bound  # nothing in flight

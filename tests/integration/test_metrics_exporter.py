@@ -12,7 +12,7 @@ from kpi_truth import insert, seed_dimensions
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from paylake import faults, names
+from paylake import faults, inflight, names
 from paylake.archive import size
 from paylake.archive.job import run_archive
 from paylake.generator.ingest import Counts
@@ -79,9 +79,9 @@ def test_counters_come_from_the_stores_and_a_retried_job_counts_once(  # type: i
     assert value(first, "paylake_alert_webhook_queued") == mongo_db[names.ALERTS].count_documents({}) == 300
     assert value(first, "paylake_alert_webhook_oldest_queued_age_seconds") > 0
     assert value(first, "paylake_ingest_inflight_oldest_age_seconds") == 0
-    mongo_db[names.INGEST_INFLIGHT].insert_one({"_id": "stalled", "opened": datetime.now(UTC) - timedelta(seconds=90)})
+    inflight.entries(mongo_db).insert_one({"_id": "stalled", "opened": datetime.now(UTC) - timedelta(seconds=90)})
     assert value(scrape(settings), "paylake_ingest_inflight_oldest_age_seconds") == pytest.approx(90, abs=30)
-    mongo_db[names.INGEST_INFLIGHT].delete_one({"_id": "stalled"})
+    inflight.entries(mongo_db).delete_one({"_id": "stalled"})
 
     run_refresh(spark, settings)  # nothing new: the counters stay, in a restarted exporter too
     again = scrape(settings)
