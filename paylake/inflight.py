@@ -19,9 +19,6 @@ so a killed generator does not hold the KPIs back.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from paylake import clock, names
+from paylake.lock import holder_is_dead, new_owner
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +44,7 @@ class Fence:
 
     def __init__(self, db: Database[Any]) -> None:
         self.coll = entries(db)
-        self.host, self.pid = socket.gethostname(), os.getpid()
-        self.writer = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        self.writer = new_owner()  # host:pid:token, as a lock's owner: a dead writer is found the same way
         self.opened: datetime | None = None
 
     def open(self) -> datetime:
@@ -56,7 +53,7 @@ class Fence:
         if self.opened is None:
             opened = clock.now_ms()
             self.coll.update_one({"_id": self.writer},
-                                 {"$set": {"opened": opened, "host": self.host, "pid": self.pid}}, upsert=True)
+                                 {"$set": {"opened": opened}}, upsert=True)
             self.opened = opened
         return self.opened
 
@@ -98,18 +95,6 @@ def _dead(entry: dict[str, Any], opened: datetime, max_age_s: float) -> str | No
     age = (clock.now() - opened).total_seconds()
     if age > max_age_s:
         return f"open for {age:.0f} s, longer than PAYLAKE_INGEST_FENCE_MAX_S={max_age_s:g}"
-    if entry.get("host") == socket.gethostname() and not _alive(entry.get("pid")):
-        return f"its process {entry.get('pid')} has exited"
+    if holder_is_dead(str(entry["_id"])):
+        return "its process has exited"
     return None
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return True  # nothing to check: only its age can tell
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True

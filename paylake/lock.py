@@ -41,11 +41,16 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def _holder_is_dead(owner: str) -> bool:
+def holder_is_dead(owner: str) -> bool:
     """Whether ``owner`` (``host:pid:token``) names a process of this host that no longer runs."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
     return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+
+
+def new_owner() -> str:
+    """A name for this process's claim (``host:pid:token``) that ``holder_is_dead`` can check."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class LockBusy(ServiceError):
@@ -57,7 +62,7 @@ class Lock:
         self.coll = db[names.LOCKS]
         self.name = name
         self.ttl = ttl
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.owner = new_owner()
 
     def acquire(self) -> None:
         moment = now()
@@ -70,7 +75,7 @@ class Lock:
         # Take over only a stale lock; the filter makes the take-over atomic between two contenders.
         stale: dict[str, Any] = {"expires_at": {"$lt": moment}}
         current = self.coll.find_one({"_id": self.name}) or {}
-        if _holder_is_dead(str(current.get("owner", ""))):
+        if holder_is_dead(str(current.get("owner", ""))):
             stale = {"owner": current["owner"]}
         taken = self.coll.find_one_and_update(
             {"_id": self.name, **stale},

@@ -92,8 +92,8 @@ def test_writers_that_died_do_not_hold_the_bound(mongo_db: Any) -> None:
     exited.wait()
     host = socket.gethostname()
     entries.insert_many([
-        {"_id": "exited", "opened": now - timedelta(seconds=5), "host": host, "pid": exited.pid},
-        {"_id": "too-old", "opened": now - timedelta(seconds=400), "host": "elsewhere", "pid": 1},
+        {"_id": f"{host}:{exited.pid}:exited", "opened": now - timedelta(seconds=5)},
+        {"_id": "elsewhere:1:too-old", "opened": now - timedelta(seconds=400)},
     ])
     assert inflight.settled(mongo_db, bound, 300) == bound
     assert entries.count_documents({}) == 0  # both cleared
@@ -101,9 +101,9 @@ def test_writers_that_died_do_not_hold_the_bound(mongo_db: Any) -> None:
     live = inflight.Fence(mongo_db)
     opened = live.open()
     assert live.open() == opened  # a retry keeps the first attempt's entry
-    entries.insert_one({"_id": "elsewhere", "opened": now - timedelta(seconds=60), "host": "elsewhere", "pid": 1})
+    entries.insert_one({"_id": "elsewhere:1:live", "opened": now - timedelta(seconds=60)})
     assert inflight.settled(mongo_db, bound, 300) == now - timedelta(seconds=60, milliseconds=1)
-    entries.delete_one({"_id": "elsewhere"})
+    entries.delete_one({"_id": "elsewhere:1:live"})
     assert inflight.settled(mongo_db, None, 300) == opened - timedelta(milliseconds=1)
     assert inflight.settled(mongo_db, opened - timedelta(seconds=1), 300) == opened - timedelta(seconds=1)
     live.close()
