@@ -21,10 +21,12 @@ import tempfile
 import time
 from multiprocessing import Process, Queue
 from pathlib import Path
+from typing import Any
 
 from archive import records
 from ferret_ops import start
 from pymongo import MongoClient
+from pymongo.collection import Collection
 
 from paylake import indexes, names, schema
 
@@ -37,9 +39,9 @@ def docs(n: int, prefix: str) -> list[dict[str, object]]:
     return [schema.to_mongo(r) | {"_id": f"{prefix}{i:08d}"} for i, r in enumerate(rows)]
 
 
-def _delete(uri: str, ids: list[str], chunk: int, out: Queue) -> None:  # type: ignore[type-arg]
+def _delete(uri: str, ids: list[object], chunk: int, out: Queue) -> None:
     """The archive's delete, in a process of its own (as the archive is): ends of each command, monotonic."""
-    coll = MongoClient(uri)["bench"][names.TRANSACTIONS]
+    coll: Collection[dict[str, Any]] = MongoClient(uri)["bench"][names.TRANSACTIONS]
     ends = []
     for i in range(0, len(ids), chunk):
         coll.delete_many({"_id": {"$in": ids[i : i + chunk]}})
@@ -58,7 +60,7 @@ def run(binary: str, data_dir: Path, n: int, chunk: int) -> dict[str, float]:
         for i in range(0, n, 5000):
             coll.insert_many(stored[i : i + 5000], ordered=False)
         fresh = docs(200_000, "new")
-        ends: Queue = Queue()  # type: ignore[type-arg]
+        ends: Queue = Queue()
         deleter = Process(target=_delete, args=(uri, [d["_id"] for d in stored], chunk, ends))
         began_all = time.monotonic()
         deleter.start()
@@ -97,7 +99,8 @@ def main() -> None:
                 print(f"{name} build, {chunk:,}-id deletes: {out['delete_rate']:,.0f} docs/s deleted, "
                       f"{out['delete_s']:.3f} s per command (median); 1,000-doc inserts beside them: median "
                       f"{out['median_s']:.3f} s, p95 {out['p95_s']:.3f} s, max {out['max_s']:.3f} s, at most "
-                      f"{out['passed']} delete commands completed during one ({out['inserted']:,} inserted)", flush=True)
+                      f"{out['passed']} delete commands completed during one ({out['inserted']:,} inserted)",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from paylake import names
+from paylake import clock, names
 from paylake.generator.geo import CITIES, CITY_WEIGHTS
 
 DEFAULT_SEED = 7
@@ -188,7 +188,8 @@ def reseed(db: Any, dims: Dimensions, seed: int = DEFAULT_SEED) -> dict[str, int
     """``seed_dimensions`` (every document compared and repaired), then the record ``ensure_dimensions``
     trusts; ``paylake dimensions --repair`` runs this."""
     counts = seed_dimensions(db, dims)
-    record = {"_id": "seeded", **_state(seed, len(dims.customers))}
+    # The time tells readers that keep dimension documents (the KPI loop's customers) that they may have changed.
+    record = {"_id": "seeded", **_state(seed, len(dims.customers)), "at": clock.now()}
     db[names.DIMENSIONS_STATE].replace_one({"_id": "seeded"}, record, upsert=True)
     return counts
 

@@ -203,7 +203,7 @@ def _refresh(spark: SparkSession, settings: Settings, db: Database[Any], request
     pending = state.read_pending(db)
     resumed = pending is not None
     stored = state.read_watermark(db)
-    cache.adopt(stored)  # a loop's first refresh: the previous loop's lookback rows, if left at ``stored``
+    cache.adopt(db, stored)  # a loop's first refresh: what the previous loop left (its rows if left at ``stored``)
     cache.trust(stored)
     lower = pending.lower if pending else stored
     target = pending.upper if pending else reads.upper_bound(db, settings, until)

@@ -11,8 +11,9 @@ MongoDB again: its first refresh took 132 s in the soak (README, "Scale"). Now:
   3,000 tx/s is ~750 MB), one Arrow table per refresh, dropped once wholly older than the lookback;
 * a refresh hands Spark only the kept rows of its new rows' customers (``of_customers``: a vectorised hash
   lookup, ~0.07 s per million rows kept), together with its new rows, as one Arrow relation;
-* a loop that ends well writes them to a file (``hand_over``) that the next loop takes (``take_over``) if it
-  is for the watermark stored then: a new loop reads only its new rows, like any other refresh.
+* a loop that ends well writes them to a file (``hand_over``, handover.py) that the next loop takes
+  (``take_over``) if it is for the watermark stored then: a new loop reads only its new rows, like any other
+  refresh.
 
 The rows only give the rules their context; counts never depend on them. A file is used only for the exact
 watermark it was written at (any other refresh moves the watermark), so it is never stale; a missing,
@@ -21,23 +22,18 @@ partial or unreadable file only costs the MongoDB read that it saves.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paylake.kpi import handover
 from paylake.kpi.rules import LOOKBACK_FIELDS
-from paylake.settings import Settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 log = logging.getLogger(__name__)
-
-_META = b"paylake.kpi.lookback"  # the file's schema metadata: {"since": ..., "upper": ...} (ISO instants)
 
 
 def theirs(table: pa.Table, customer_ids: list[str]) -> pa.ChunkedArray:
@@ -97,12 +93,6 @@ def needed(new: pa.Table, context: pa.Table, window_min: int) -> pa.Table:
     return context.take(keep.sort())  # in the given order
 
 
-def handover_path(settings: Settings) -> Path:
-    """Where a loop leaves its rows for the next, per database (tests and benches share a state dir)."""
-    server = hashlib.sha256(settings.mongo_uri.encode()).hexdigest()[:12]
-    return settings.state_dir / "kpi" / f"lookback-{settings.mongo_db}-{server}.arrow"
-
-
 def projected(table: pa.Table) -> pa.Table:
     return table.select(list(LOOKBACK_FIELDS))
 
@@ -151,40 +141,29 @@ class LookbackRows:
     def forget(self) -> None:
         self.tables, self.newest, self.bounds = [], [], None
 
-    def hand_over(self, path: Path) -> None:
-        """Write the kept rows for the next loop (atomically: a crash leaves the previous file or none)."""
-        import pyarrow as pa
-
+    def hand_over(self, file: Path) -> None:
+        """Leave the kept rows for the next loop (handover.py), for the watermark they are current with."""
         if self.bounds is None or not self.tables:
             return
-        since, upper = self.bounds
-        meta = {_META: json.dumps({"since": since.isoformat(), "upper": upper.isoformat()}).encode()}
-        table = pa.concat_tables(self.tables)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema.with_metadata(meta)) as out:
-            out.write_table(table)
-        os.replace(partial, path)
-
-    def take_over(self, path: Path, watermark: datetime | None) -> bool:
-        """Hold the rows of a previous loop's ``hand_over`` if it was written at ``watermark`` (the stored
-        one); the file is removed either way (a later watermark makes it useless)."""
         import pyarrow as pa
 
-        if watermark is None or not path.exists():
+        since, upper = self.bounds
+        handover.write(file, pa.concat_tables(self.tables), {"since": since.isoformat(), "upper": upper.isoformat()})
+
+    def take_over(self, file: Path, watermark: datetime | None) -> bool:
+        """Hold the rows of a previous loop's ``hand_over`` if it was written at ``watermark`` (the stored
+        one); the file is removed either way (a later watermark makes it useless)."""
+        left = handover.take(file) if watermark is not None else None
+        if left is None:
             return False
+        table, bounds = left
         try:
-            with pa.OSFile(str(path), "rb") as source:
-                table = pa.ipc.open_file(source).read_all()
-            bounds = json.loads((table.schema.metadata or {})[_META])
             since, upper = (datetime.fromisoformat(bounds[k]) for k in ("since", "upper"))
-        except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-            log.warning("kpi: the previous loop's lookback file %s is unreadable, reading MongoDB: %s", path, exc)
+        except (KeyError, TypeError, ValueError):
+            log.warning("kpi: the previous loop's lookback file %s has no valid bounds: %s", file, bounds)
             return False
-        finally:
-            path.unlink(missing_ok=True)
         if upper != watermark:
             return False
-        self.tables, self.bounds = [table.replace_schema_metadata(None)], (since, upper)
+        self.tables, self.bounds = [table], (since, upper)
         self.newest = [upper]  # at most the watermark: dropped once the lookback has passed it
         return True

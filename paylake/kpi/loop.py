@@ -21,9 +21,8 @@ from pymongo.errors import PyMongoError
 
 from paylake import clock
 from paylake.errors import ServiceError
-from paylake.kpi import reads
+from paylake.kpi import handover, reads
 from paylake.kpi.job import RefreshResult, run_refresh
-from paylake.kpi.lookback import handover_path
 from paylake.kpi.prefetch import Prefetcher
 from paylake.kpi.recent import LoopCache
 from paylake.settings import Settings
@@ -64,8 +63,10 @@ def run(spark: SparkSession, settings: Settings, until: datetime | None = None, 
 
 def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult:
     cache = LoopCache()  # buckets, lookback rows and small dimensions kept between the refreshes
-    # The previous loop's lookback rows (lookback.py): this loop's first refresh then reads only new rows.
-    cache.handover = handover_path(settings)
+    # What the previous loop left (handover.py): this loop's first refresh then reads only new rows, and
+    # fetches only customers that loop had not met.
+    cache.handover = handover.path(settings, "lookback")
+    cache.customers_handover = handover.path(settings, "customers")
     # Each refresh's next range is read while it computes and writes (prefetch.py), up to the same bound
     # as the refresh's own: the clock minus the allowed lateness, below any insert in flight.
     cache.prefetcher = Prefetcher(settings, lambda db: reads.upper_bound(db, settings, clock.now()))
@@ -78,6 +79,10 @@ def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult
         started = time.monotonic()
         cache.rows.hand_over(cache.handover)
         log.info("kpi: left %d lookback rows for the next loop in %.2f s", cache.rows.rows, time.monotonic() - started)
+    started = time.monotonic()
+    cache.customers.hand_over(cache.customers_handover, cache.dimensions)
+    log.info("kpi: left the %d customers it met for the next loop in %.2f s", cache.customers.found,
+             time.monotonic() - started)
     return result
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.database import Database
 
 from paylake.kpi import reads
-from paylake.kpi.recent import KnownCustomers
+from paylake.kpi.customers import KnownCustomers
 from paylake.mongo import open_db
 from paylake.settings import Settings
 

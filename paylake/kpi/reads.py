@@ -3,6 +3,8 @@ Arrow), the small dimensions on Spark (the MongoDB connector), kept between a lo
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +15,8 @@ from pymongo.database import Database
 
 from paylake import arrow_rows, inflight, names, schema
 from paylake.kpi import lookback, rules, transforms
-from paylake.kpi.recent import KnownCustomers, LoopCache
+from paylake.kpi.customers import KnownCustomers
+from paylake.kpi.recent import LoopCache
 from paylake.mongo import find_by_ids, match_pipeline
 from paylake.settings import Settings
 from paylake.spark import read_mongo
@@ -21,6 +24,8 @@ from paylake.spark import read_mongo
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
 
 # Customer ids per $in. FerretDB serves the list from the _id index (up to 30,000 bound values, under
 # SQLite's 32,766) but then re-checks each returned document against the whole list, linearly. Most of a
@@ -181,7 +186,9 @@ def merchant_dimension(spark: SparkSession, settings: Settings, cache: LoopCache
     once per loop. (Customers can be a million: the job fetches only those its new rows name; flags are
     decided for new rows only, lookback rows feed windows.)"""
     if cache.merchants is None:
+        started = time.monotonic()
         merchants = read_mongo(spark, settings, names.MERCHANTS, transforms.merchant_schema())
         categories = read_mongo(spark, settings, names.CATEGORIES, transforms.category_schema())
         cache.merchants = transforms.merchant_dimension(merchants, categories).localCheckpoint(eager=True)
+        log.info("kpi: merchants and categories read on Spark in %.2f s", time.monotonic() - started)
     return cache.merchants

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 from pymongo.database import Database
 
 from paylake.kpi import buckets
+from paylake.kpi.customers import KnownCustomers, dimensions_version
 from paylake.kpi.headline import SERIES_MINUTES, Bucket, floor_minute
 from paylake.kpi.lookback import LookbackRows
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import DataFrame
 
     from paylake.kpi.prefetch import Prefetcher
@@ -64,40 +64,6 @@ class RecentBuckets:
         return [self.by_minute[m] for m in sorted(self.by_minute)]
 
 
-class KnownCustomers:
-    """The customers a loop has fetched (Arrow rows of ``transforms.customer_schema``): each is read from
-    MongoDB once per loop, like merchants and categories, instead of once per refresh that names it. At 3,000
-    tx/s a refresh names ~29,000 customers of 500,000 and a 5-minute loop ~900,000 payments: most are repeats,
-    and each fetch costs FerretDB ~40 us of CPU. At most the whole dimension is held (~80 bytes a customer)."""
-
-    def __init__(self) -> None:
-        self.table: pa.Table | None = None
-        self.row_of: dict[str, int] = {}  # id -> row in ``table``; -1: looked up, not in the dimension
-
-    def missing(self, ids: Iterable[str]) -> list[str]:
-        return [i for i in ids if i not in self.row_of]
-
-    def add(self, looked_up: list[str], found: pa.Table) -> None:
-        """Record a fetch of ``looked_up``, which found ``found`` (the ids it lacks are not in the dimension);
-        ids met meanwhile (a prefetch's fetch overlaps the refresh's own) keep their first row."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        new = self.missing(looked_up)
-        if len(new) < len(looked_up):
-            looked_up, found = new, found.filter(pc.is_in(found["_id"], pa.array(new, pa.string())))
-        start = self.table.num_rows if self.table is not None else 0
-        self.row_of |= dict.fromkeys(looked_up, -1) | {i: start + n for n, i in enumerate(found["_id"].to_pylist())}
-        self.table = found if self.table is None else pa.concat_tables([self.table, found])
-
-    def take(self, ids: Iterable[str]) -> pa.Table:
-        """The known rows of ``ids`` (call after fetching their ``missing``; absent customers have none)."""
-        import pyarrow as pa
-
-        assert self.table is not None
-        return self.table.take(pa.array([r for r in (self.row_of[i] for i in ids) if r >= 0], pa.int64()))
-
-
 class LoopCache:
     """What one loop of refreshes keeps between them: the recent buckets, the lookback rows, the dimensions
     (merchants joined with their categories, the customers it met) and that the indexes were checked, all
@@ -115,22 +81,33 @@ class LoopCache:
         self.committed: datetime | None = None
         # The loop's next read, done while a refresh computes (prefetch.py); None: each refresh reads its own.
         self.prefetcher: Prefetcher | None = None
-        # Where the previous loop left its lookback rows (lookback.py), taken by the first refresh; None: no
-        # hand-over (single refreshes).
+        # Where the previous loop left its lookback rows (lookback.py) and customers (customers.py), taken by
+        # the first refresh; None: no hand-over (single refreshes).
         self.handover: Path | None = None
+        self.customers_handover: Path | None = None
+        self.dimensions: str | None = None  # customers.dimensions_version at the loop's first refresh
         self.adopted = False
 
-    def adopt(self, stored_watermark: datetime | None) -> None:
+    def adopt(self, db: Database[Any], stored_watermark: datetime | None) -> None:
         """At a loop's first refresh: hold the lookback rows the previous loop left, if it left them at
-        ``stored_watermark`` (then trusted as if this loop had committed it)."""
-        if self.handover is None or self.adopted:
+        ``stored_watermark`` (then trusted as if this loop had committed it), and the customers it met, if the
+        dimensions are as they were then."""
+        if self.adopted:
             return
         self.adopted = True
         started = time.monotonic()
-        if self.committed is None and self.rows.take_over(self.handover, stored_watermark):
+        if self.handover is not None and self.committed is None and self.rows.take_over(self.handover,
+                                                                                        stored_watermark):
             self.committed = stored_watermark
             log.info("kpi: took over %d lookback rows from the previous loop in %.2f s", self.rows.rows,
                      time.monotonic() - started)
+        if self.customers_handover is not None:
+            started = time.monotonic()
+            self.dimensions = dimensions_version(db)
+            taken = self.customers.take_over(self.customers_handover, self.dimensions)
+            if taken:
+                log.info("kpi: took over %d customers from the previous loop in %.2f s", taken,
+                         time.monotonic() - started)
 
     def trust(self, stored_watermark: datetime | None) -> None:
         """Forget the buckets and rows unless ``stored_watermark`` (read before this refresh) is the one the

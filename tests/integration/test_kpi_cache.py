@@ -68,7 +68,8 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
     alerts, with velocity and travel firing across refresh boundaries; also when each refresh is a new loop's
     first that takes over the rows the previous loop left (lookback.py) instead of reading them, and when the
     loop reads each range while the previous refresh runs (prefetch.py; the rows inserted meanwhile) and
-    counts it in 2 Spark tasks."""
+    counts it in 2 Spark tasks. The customers are fetched once: by the loop, and with the hand-over by the
+    first loop only (customers.py)."""
     import pymongo
 
     from paylake import names
@@ -86,6 +87,8 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
         make_records(100, T0 + timedelta(minutes=7), prefix="c"),
     ]
     loop = LoopCache()
+    if handover:  # as loop.loop sets it: the first loop too records the dimensions' version for the next
+        loop.customers_handover = tmp_path / "customers.arrow"
     complete = [T0 - timedelta(days=1)]  # the largest ingest time inserted whole
     if pipelined:
         # Each step reads up to the rows inserted whole: FerretDB makes an unordered insert's documents visible
@@ -103,16 +106,21 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
     try:
         for db in (mongo_db, other):
             seed_dimensions(db)
+        mongo_db[names.DIMENSIONS_STATE].insert_one({"_id": "seeded", "customers": 50, "at": T0})
+        fetched = []  # customers each refresh of the loop fetched from MongoDB
         for n, rows in enumerate(steps):
             if handover and n:  # the previous loop ended: a new one takes over what it left
                 loop.rows.hand_over(tmp_path / "lookback.arrow")
+                loop.customers.hand_over(tmp_path / "customers.arrow", loop.dimensions)
                 loop = LoopCache()
-                loop.handover = tmp_path / "lookback.arrow"
+                loop.handover, loop.customers_handover = tmp_path / "lookback.arrow", tmp_path / "customers.arrow"
             for db, kwargs in ((mongo_db, {"cache": loop}), (other, {})):
                 insert(db, rows)
                 complete.append(max(r["ingest_time"] for r in rows))
                 monkeypatch.setattr(job, "LARGE_RANGE", 1 if pipelined and db is mongo_db else None)
-                run_refresh(spark, settings if db is mongo_db else plain, **kwargs)
+                result = run_refresh(spark, settings if db is mongo_db else plain, **kwargs)
+                if db is mongo_db:
+                    fetched.append(result.customers_read)
             kept = sorted(pa.concat_tables(loop.rows.tables)["_id"].to_pylist())
             expected = sorted(r["transaction_id"] for step in steps[: n + 1] for r in step)
             assert loop.rows.holding and kept == expected, (set(expected) - set(kept), len(kept))
@@ -120,6 +128,8 @@ def test_a_loop_flags_exactly_what_single_refreshes_flag(  # type: ignore[no-unt
             assert loop.prefetcher.taken == len(steps) - 1, "each refresh after the first took its prefetched read"
         assert not any(lookback_reads), "the loop never read a lookback from MongoDB (the first refresh ever has none)"
         assert not (tmp_path / "lookback.arrow").exists(), "a file taken over is removed"
+        # all 50 customers pay in the first step: a loop fetches them once, and so do loops that take them over
+        assert fetched == [50, 0, 0], fetched
 
         def alerts(db) -> set[tuple[str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
             return {(a["_id"], tuple(a["rules"])) for a in db[names.ALERTS].find()}

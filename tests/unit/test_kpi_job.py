@@ -27,7 +27,7 @@ def test_parse_until_takes_naive_as_utc() -> None:
 
 def test_a_loop_fetches_each_customer_once_and_takes_the_rows_asked_for() -> None:
     from paylake import arrow_rows
-    from paylake.kpi.recent import KnownCustomers
+    from paylake.kpi.customers import KnownCustomers
     from paylake.kpi.transforms import customer_schema
 
     def table(*ids: str):  # type: ignore[no-untyped-def]
