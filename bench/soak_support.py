@@ -6,7 +6,9 @@ not started: its scheduler would cost the 2 cores more than the work it schedule
   KPI        `paylake kpi refresh --for-s 300` back to back: what each 5-minute kpi_refresh run's task does
              (a refresh every PAYLAKE_KPI_PERIOD_S on the Spark Connect server);
   archive    `paylake archive run` every ``archive_every`` seconds (the archiving DAG's 5 minutes by default):
-             over the threshold it moves the oldest counted slices to HDFS until the low-water mark.
+             over the threshold it moves the oldest counted slices to HDFS until the low-water mark (its
+             output in archive.log).
+Before them, ``warm_spark`` runs the KPI loop on a scratch stream, as a server in service has.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Sample:
     archived: int  # rows of complete archive batches (deleted from the hot store)
     hot_mb: float  # (inserted - archived) x the measured bytes per document
     backlog: int  # hot documents above the low-water mark: what the next archive run has to move
-    lag_s: float | None  # now - the published KPI watermark; None before the first publish
+    lag_s: float | None  # now - the published KPI watermark; before the first publish, the time since the start
     cpu_pct: float  # the machine's, since the previous sample
 
 
@@ -108,13 +110,17 @@ class Workloads:
         while not self.stop.wait(max(due - time.monotonic(), 0.0)):
             begin = time.monotonic()
             due = max(due + self.archive_every, begin)
-            with open_db(self.settings, 10_000) as db:
+            with open_db(self.settings, 10_000) as db, open(self.settings.state_dir / "archive.log", "ab") as log:
                 before = archived_rows(db)
-                proc = subprocess.run(paylake("archive", "run"), env=self.env, capture_output=True, check=False)
+                log.write(f"--- archive run at {begin - self.started:.1f} s\n".encode())
+                log.flush()
+                proc = subprocess.run(paylake("archive", "run"), env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                      check=False)
                 moved = archived_rows(db) - before
             self.archive_runs.append(ArchiveRun(begin - self.started, time.monotonic() - begin, proc.returncode, moved))
             if proc.returncode:
-                sys.stderr.write(proc.stderr.decode(errors="replace")[-2000:])
+                sys.stderr.write(f"archive run at {begin - self.started:.0f} s failed (exit {proc.returncode}): "
+                                 f"see {self.settings.state_dir / 'archive.log'}\n")
 
     def finish(self) -> None:
         """Stop the cadences: the KPI loop is stopped (crash-safe: the final refresh redoes what it held),
@@ -122,6 +128,31 @@ class Workloads:
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=900)
+
+
+def warm_spark(settings: Settings, rate: float, seconds: float = 45.0) -> float:
+    """Run the KPI loop beside the generator on a scratch stream first (a database, dimensions and Redis db of
+    its own, dropped after), so that the fresh Spark Connect server has compiled and JIT-warmed the refresh's
+    code as a server in service has: otherwise the soak's first refresh took ~56 s, and its lag weighed on the
+    p95 of a 10-minute soak. Returns the seconds it took. The measured stream then starts as a new loop on a
+    warm server, with nothing to take over from a previous loop."""
+    began = time.monotonic()
+    redis_url = settings.redis_url.rsplit("/", 1)[0] + "/15"
+    scratch = settings.with_overrides(mongo_db=f"{settings.mongo_db}_warmup", customers=20_000, redis_url=redis_url)
+    env = soak_env(scratch)
+    quiet(paylake("dimensions"), env)
+    with open(settings.state_dir / "warmup.log", "wb") as log:
+        generator = subprocess.Popen(paylake("generate", "--rate", f"{rate:g}", "--duration", f"{seconds:g}"),
+                                     env=env, stdout=log, stderr=subprocess.STDOUT)
+        quiet(paylake("kpi", "refresh", "--for-s", f"{seconds:g}"), env)
+        generator.wait()
+    with open_db(scratch) as db:
+        db.client.drop_database(scratch.mongo_db)
+        db.client.drop_database(names.inflight_db(scratch.mongo_db))
+    redis.Redis.from_url(redis_url).flushdb()
+    for left in (settings.state_dir / "kpi").glob(f"*-{scratch.mongo_db}-*.arrow"):  # its loop's hand-over
+        left.unlink()
+    return time.monotonic() - began
 
 
 def archived_rows(db: Database[Any]) -> int:
@@ -181,7 +212,10 @@ class Sampler(threading.Thread):
             hot_mb = (ins - arc) * self.doc_bytes / size.MB
             low_water_docs = self.settings.hot_low_water * self.settings.hot_max_mb * size.MB / self.doc_bytes
             backlog = max(0, int(ins - arc - low_water_docs))
-            self.samples.append(Sample(time.monotonic() - self.work.started, ins, arc, hot_mb, backlog, _lag_s(r), cpu))
+            t_s = time.monotonic() - self.work.started
+            lag = _lag_s(r)
+            # Before the first publish the dashboard has nothing of the stream: as far behind as it is old.
+            self.samples.append(Sample(t_s, ins, arc, hot_mb, backlog, t_s if lag is None else lag, cpu))
 
 
 def soak_env(settings: Settings) -> dict[str, str]:
