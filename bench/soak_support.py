@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import redis
 from procs import paylake
@@ -137,7 +138,7 @@ def warm_spark(settings: Settings, rate: float, seconds: float = 45.0) -> float:
     p95 of a 10-minute soak. Returns the seconds it took. The measured stream then starts as a new loop on a
     warm server, with nothing to take over from a previous loop."""
     began = time.monotonic()
-    redis_url = settings.redis_url.rsplit("/", 1)[0] + "/15"
+    redis_url = urlparse(settings.redis_url)._replace(path="/15").geturl()  # the stack's Redis, db 15
     scratch = settings.with_overrides(mongo_db=f"{settings.mongo_db}_warmup", customers=20_000, redis_url=redis_url)
     env = soak_env(scratch)
     quiet(paylake("dimensions"), env)

@@ -73,9 +73,9 @@ def settled(db: Database[Any], bound: datetime | None, max_age_s: float) -> date
     """``bound`` (inclusive; None: no bound) lowered below every insert still in flight. Call it after taking
     the clock that ``bound`` comes from (see the module's docstring)."""
     oldest, coll = None, entries(db)
-    for entry in coll.find({"opened": {"$ne": None}}):
+    for entry in coll.find():  # one per writer with an insert open (``close`` deletes it)
         opened = clock.as_utc(entry.get("opened"))
-        if opened is None:
+        if opened is None:  # not written by a Fence: nothing to wait for
             continue
         why = _dead(entry, opened, max_age_s)
         if why:

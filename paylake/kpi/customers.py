@@ -61,11 +61,13 @@ class KnownCustomers:
         assert self.table is not None
         return self.table.take(pa.array([r for r in (self.row_of[i] for i in ids) if r >= 0], pa.int64()))
 
-    def hand_over(self, file: Path, version: str | None) -> None:
+    def hand_over(self, file: Path, version: str | None) -> int:
         """Leave the customers found for the next loop, valid while the dimension is at ``version`` (ids not in
-        the dimension are not left: one may be added)."""
-        if version is not None and self.table is not None and self.found:
-            handover.write(file, self.table, {"dimensions": version})
+        the dimension are not left: one may be added); returns how many were left."""
+        if version is None or self.table is None or not self.found:
+            return 0
+        handover.write(file, self.table, {"dimensions": version})
+        return self.found
 
     def take_over(self, file: Path, version: str | None) -> int:
         """At a loop's start: hold the customers a previous loop left, if the dimension is still at the

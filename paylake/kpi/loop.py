@@ -80,9 +80,8 @@ def loop(spark: SparkSession, settings: Settings, deadline: float) -> LoopResult
         cache.rows.hand_over(cache.handover)
         log.info("kpi: left %d lookback rows for the next loop in %.2f s", cache.rows.rows, time.monotonic() - started)
     started = time.monotonic()
-    cache.customers.hand_over(cache.customers_handover, cache.dimensions)
-    log.info("kpi: left the %d customers it met for the next loop in %.2f s", cache.customers.found,
-             time.monotonic() - started)
+    if left := cache.customers.hand_over(cache.customers_handover, cache.dimensions):
+        log.info("kpi: left the %d customers it met for the next loop in %.2f s", left, time.monotonic() - started)
     return result
 
 
