@@ -6,10 +6,11 @@
 Starts its own stack (FerretDB, Redis, HDFS, a Spark Connect server) on free ports in a temp dir and runs,
 for M minutes, `paylake generate --rate R` with the KPI refresh loop and the archive on their DAGs' cadences
 (without Airflow: see soak_support.py), after a 45-s warm-up of the Spark Connect server on a scratch stream
-(as a server in service is warm; --cold skips it). Every --sample-s it records the hot store's size (inserted −
-archived × the measured bytes per document), the KPI watermark's lag behind the wall clock (before the first
-publish: the time since the stream started), the archive's
-backlog (documents above the low-water mark) and the machine's CPU. Then it stops the generator, lets one
+(as a server in service is warm; --cold skips it). The KPI loop starts first, as it runs in service whether
+or not payments flow, then the generator; the soak's clock starts with the stream's first document. Every
+--sample-s it records the hot store's size (inserted − archived × the measured bytes per document), the KPI
+watermark's lag behind the wall clock (before the first publish: the time since the stream started), the
+archive's backlog (documents above the low-water mark) and the machine's CPU. Then it stops the generator, lets one
 last refresh count everything and checks exactly once: hot ∪ cold has every generated id once, and the KPI
 all-time count equals it. The generator's and each KPI run's log (a line per refresh) stay in the stack's
 temp dir, printed at the start.

@@ -8,7 +8,8 @@ not started: its scheduler would cost the 2 cores more than the work it schedule
   archive    `paylake archive run` every ``archive_every`` seconds (the archiving DAG's 5 minutes by default):
              over the threshold it moves the oldest counted slices to HDFS until the low-water mark (its
              output in archive.log).
-Before them, ``warm_spark`` runs the KPI loop on a scratch stream, as a server in service has.
+Before them, ``warm_spark`` runs the KPI loop on a scratch stream, as a server in service has; then the KPI
+loop starts, and the generator and the archive's cadence once it has refreshed (the soak's clock starts then).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pymongo.database import Database
 from paylake import names
 from paylake.archive import size
 from paylake.jobs import KPI_REFRESH
+from paylake.kpi.state import LAST_REFRESH_ID
 from paylake.mongo import open_db
 from paylake.settings import Settings, settings_env
 
@@ -74,15 +76,40 @@ class Workloads:
         return soak_env(self.settings)
 
     def start(self, rate: float, seconds: float) -> subprocess.Popen[bytes]:
+        """The KPI loop first, as in service (kpi_refresh runs whether or not payments flow), then the
+        generator once the loop has refreshed; the soak's clock starts with the stream's first document (the
+        generator reads its dimensions first: 3,000,000 customers take ~30 s), then the archive's cadence."""
+        self._spawn(self._kpi)
+        loop_ready_s = self._wait(self._refreshed, "the KPI loop's first refresh (see kpi.log)")
         log = open(self.settings.state_dir / "generator.log", "wb")  # noqa: SIM115 (the child's)
         generator = subprocess.Popen(paylake("generate", "--rate", f"{rate:g}", "--duration", f"{seconds:g}"),
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()  # the child holds its own descriptor
-        for target in (self._kpi, self._archive):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        stream_s = self._wait(_any_transaction, "the generator's first insert (see generator.log)")
+        print(f"  KPI loop up in {loop_ready_s:.0f} s; the stream's first insert {stream_s:.0f} s after the "
+              "generator's start: the soak's clock starts", flush=True)
+        self.started = time.monotonic()
+        self._spawn(self._archive)
         return generator
+
+    def _spawn(self, target: Any) -> None:
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _refreshed(self, db: Database[Any]) -> bool:
+        if self.kpi_failures:
+            raise SystemExit("the KPI loop failed before its first refresh: see kpi.log")
+        return db[names.KPI_STATE].find_one({"_id": LAST_REFRESH_ID}) is not None
+
+    def _wait(self, done: Any, what: str, timeout_s: float = 300.0) -> float:
+        began = time.monotonic()
+        with open_db(self.settings, 10_000) as db:
+            while not done(db):
+                if time.monotonic() - began > timeout_s:
+                    raise SystemExit(f"no sign of {what} within {timeout_s:.0f} s")
+                time.sleep(0.2)
+        return time.monotonic() - began
 
     def _kpi(self) -> None:
         # Each run's log (a line per refresh: its range, rows, seconds) in the soak's state dir, kpi.log.
@@ -159,6 +186,10 @@ def warm_spark(settings: Settings, rate: float, seconds: float = 45.0) -> float:
 def archived_rows(db: Database[Any]) -> int:
     done = db[names.ARCHIVE_MANIFEST].find({"state": "complete"}, {"rows": 1})
     return sum(int(d.get("rows") or 0) for d in done)
+
+
+def _any_transaction(db: Database[Any]) -> bool:
+    return db[names.TRANSACTIONS].find_one({}, {"_id": 1}) is not None
 
 
 def inserted(db: Database[Any]) -> int:
