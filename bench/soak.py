@@ -18,7 +18,8 @@ temp dir, printed at the start.
 *Sustained* means all of: the generator kept the rate (≥ 98 % of R × M × 60 inserted); the hot store never
 above the threshold + one batch (what arrives in --archive-every seconds between two runs, plus the newest
 1-minute slice and the allowed KPI lag, which no run may move yet); the KPI lag's p95 ≤ --max-lag-s and not
-growing (the last third's p95 too); every archive run succeeded; exactly once. The last line says `sustained`
+growing (the last third's p95 too); every archive run succeeded, and at least two moved data (one archive cycle
+after another: choose --minutes accordingly); exactly once. The last line says `sustained`
 or `not sustained` with the figures and, when not, why. --find starts at R and doubles while sustained, then
 bisects twice between the last sustained rate and the first that was not; its last line names the highest
 sustained rate.
@@ -150,6 +151,12 @@ def judge(opts: Options, settings: Settings, work: ss.Workloads, sampler: ss.Sam
     failed = [r for r in out.archive_runs if r.exit_code]
     if failed:
         out.reasons.append(f"{len(failed)} archive runs failed")
+    # A steady state is one archive cycle after another: with one run, what arrives during it and stays hot
+    # for the next run never shows (a 10-minute soak at 3,000 tx/s passed; 13 minutes, two runs, did not).
+    moved = [r for r in out.archive_runs if not r.exit_code and r.moved]
+    if len(moved) < 2:
+        out.reasons.append(f"{len(moved)} archive runs moved data: a steady state needs two (--minutes ≥ "
+                           f"{2 * opts.archive_every / 60 + 2:g} with --archive-every {opts.archive_every:g})")
     if work.kpi_failures:
         out.reasons.append(f"{work.kpi_failures} KPI loop runs failed")
     if not out.final.exact:
