@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +103,7 @@ class Workloads:
             raise SystemExit("the KPI loop failed before its first refresh: see kpi.log")
         return db[names.KPI_STATE].find_one({"_id": LAST_REFRESH_ID}) is not None
 
-    def _wait(self, done: Any, what: str, timeout_s: float = 300.0) -> float:
+    def _wait(self, done: Callable[[Database[Any]], bool], what: str, timeout_s: float = 300.0) -> float:
         began = time.monotonic()
         with open_db(self.settings, 10_000) as db:
             while not done(db):

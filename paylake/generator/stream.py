@@ -9,6 +9,7 @@ in hand is flushed and the counts are printed; a second Ctrl-C forces the stop.
 
 from __future__ import annotations
 
+import bisect
 import queue
 import signal
 import sys
@@ -222,10 +223,7 @@ def _paced(batch: list[dict[str, Any]], buffer: list[dict[str, Any]], clock: Clo
 def _already_due(buffer: list[dict[str, Any]], clock: Clock, room: int) -> int:
     """How many records at the head of ``buffer`` (in time order) the clock has reached, at most ``room``."""
     now = clock.at(time.monotonic()).timestamp()
-    n, most = 0, min(room, len(buffer))
-    while n < most and buffer[n]["_t"] <= now:
-        n += 1
-    return n
+    return bisect.bisect_right(buffer, now, hi=min(room, len(buffer)), key=lambda r: r["_t"])
 
 
 def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, bad_rng: np.random.Generator,
@@ -244,11 +242,11 @@ def _loop(producer: _Producer, ingestor: Ingestor, stop: threading.Event, bad_rn
             break
         if not _take(producer, buffer, step, stop):
             break
-        n = min(step, len(buffer), count - counts.generated if count is not None else len(buffer))
+        left = count - counts.generated if count is not None else len(buffer)
+        n = min(step, len(buffer), left)
         batch, buffer = buffer[:n], buffer[n:]
         if rate is not None:
-            room = batch_size - n if count is None else min(batch_size - n, count - counts.generated - n)
-            batch, buffer = _paced(batch, buffer, clock, stop, room)
+            batch, buffer = _paced(batch, buffer, clock, stop, room=min(batch_size, left) - n)
             if duration is not None and time.monotonic() - wall0 > duration + 0.5:
                 break
         now = time.monotonic()
