@@ -7,7 +7,7 @@ round by round), on documents of bench/archive.py's shape (17 fields, ~1.4 KB):
 
 - insert: ``insert_many`` of 5,000-document batches into a collection with paylake's date indexes;
 - range find: whole documents by an ``event_time`` range (indexed) matching 80 % of them;
-- projected find: the hot histogram's ``find({}, {_id: 0, event_time: 1, ingest_time: 1})``;
+- projected find: ``find({}, {_id: 0, event_time: 1, ingest_time: 1})`` (the archive's former histogram);
 - delete by ids: ``delete_many({_id: {$in: [20,000 ids]}})`` until the collection is empty (the archive's).
 
 Prints FerretDB's CPU seconds (from /proc) per 100,000 documents of each operation and build, every round
@@ -41,7 +41,7 @@ from paylake.stack.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOURS = 48
-PROJECTION = {"_id": 0, "event_time": 1, "ingest_time": 1}  # as paylake/archive/histogram.py
+PROJECTION = {"_id": 0, "event_time": 1, "ingest_time": 1}  # the archive's former histogram read
 BATCH, DELETE_CHUNK = 5000, 20_000
 
 

@@ -1,7 +1,8 @@
-"""Projection bench: FerretDB's CPU for the hot histogram's read, with and without its projection.
+"""Projection bench: FerretDB's CPU for a read of two fields of every hot transaction, with and without its projection.
 
-The histogram (paylake/archive/histogram.py) reads ``find({}, {_id: 0, event_time: 1, ingest_time: 1},
-batch_size=10_000)`` over every hot transaction. Starts a private FerretDB (no other server) on a free port in
+The read is the archive's former hot histogram (it plans from its slice reads now, paylake/archive/slices.py):
+``find({}, {_id: 0, event_time: 1, ingest_time: 1}, batch_size=10_000)``; the KPI loop's lookback read is of
+the same kind (six fields). Starts a private FerretDB (no other server) on a free port in
 a temp dir, loads ``--docs`` transactions of bench/archive.py's shape (17 fields), then runs, ``--rounds``
 times interleaved, the projected find and the same find without projection (whole documents: the baseline of
 the same run), and prints FerretDB's CPU seconds (from /proc) and the wall time of each, and their medians.
@@ -32,7 +33,7 @@ from paylake import names, schema
 from paylake.stack import manager
 from paylake.stack.process import free_port
 
-PROJECTION = {"_id": 0, "event_time": 1, "ingest_time": 1}  # as paylake/archive/histogram.py
+PROJECTION = {"_id": 0, "event_time": 1, "ingest_time": 1}  # the archive's former histogram read
 
 
 def load(uri: str, docs: list[dict[str, Any]]) -> None:

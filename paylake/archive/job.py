@@ -8,7 +8,7 @@ Per batch (states in the manifest, see manifest.py):
   published one atomic rename to ``transactions/date=…/batch=<id>``; JSON + MongoDB manifest say so
   deleted   exactly the ids read back from the published files deleted from MongoDB (by id), then checked gone
   complete  manifest closed, JSON rewritten, pushed to the dashboard list in Redis
-The steps are batch.py's. A run reads each batch while the one before is written (parquet_io.py), and
+The steps are batch.py's. A run reads (and plans, slices.py) each batch while the one before is written, and
 deletes each batch beside the next one's write, verify and publish: batches are independent ranges, and
 each is published before any of its rows is deleted.
 Recovery, first thing under the lock: a batch before ``verified`` is rolled back (temporary files
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -30,11 +31,10 @@ from typing import TYPE_CHECKING, Any
 from pymongo.database import Database
 
 from paylake.archive import batch as steps
-from paylake.archive import manifest, parquet_io, size
+from paylake.archive import manifest, size, slices
 from paylake.archive.batch import Phases, roll_forward
 from paylake.archive.coldfs import ColdFS, open_cold
-from paylake.archive.histogram import hot_histogram
-from paylake.archive.plan import Batch, docs_to_free, plan_batches
+from paylake.archive.plan import Batch, docs_to_free
 from paylake.jobs import ARCHIVE
 from paylake.kpi.state import read_watermark
 from paylake.lock import Lock, job_lock
@@ -105,10 +105,6 @@ def run_archive(settings: Settings, max_mb: float | None = None) -> RunResult:
     return result
 
 
-def _read(db: Database[Any], batch: Batch, watermark: datetime) -> pa.Table:
-    return parquet_io.cold_table(parquet_io.read_batch(db, batch.start, batch.end, watermark))
-
-
 @dataclass(frozen=True)
 class _Run:
     db: Database[Any]
@@ -125,34 +121,33 @@ def _move(settings: Settings, run: _Run, before: size.SizeReport) -> str | None:
         return f"under the threshold: {before.line()}"
     if watermark is None:
         return "the KPI job has not counted anything yet (no watermark): nothing may move"
-    with run.result.phases("histogram"):
-        buckets = hot_histogram(run.db, settings.archive_slice_min, watermark)
     slice_len = timedelta(minutes=settings.archive_slice_min)
-    batches = plan_batches(buckets, watermark, need, manifest.batch_ids(run.db), slice_len)
-    if not batches:
+    request = slices.Request(need, watermark, slice_len, manifest.batch_ids(run.db))
+    if not _pipeline(run, slices.batches(run.db, request), watermark):
         return f"over the threshold but no hour is fully counted below the watermark {watermark}"
-    _pipeline(run, batches, watermark)
     return None
 
 
-def _pipeline(run: _Run, batches: list[Batch], watermark: datetime) -> None:
-    """Move ``batches`` in order, overlapped: a batch is read while the one before it is written, and deleted
-    while the next one is written, verified and published (MongoDB serves reads beside a delete; FerretDB's
-    SQLite too, in WAL mode). A failed delete stops the run before the next batch; recovery completes it."""
-    phases = run.result.phases
+def _pipeline(run: _Run, planned: Iterator[tuple[Batch, pa.Table]], watermark: datetime) -> int:
+    """Move the ``planned`` batches in order, overlapped: a batch is read (and planned) while the one before it
+    is written, and deleted while the next one is written, verified and published (MongoDB serves reads
+    beside a delete; FerretDB's SQLite too, in WAL mode). A failed delete stops the run before the next
+    batch; recovery completes it. Returns how many batches were planned."""
+    phases, count = run.result.phases, 0
     finishing: list[Future[dict[str, Any]]] = []
     with ThreadPoolExecutor(1, "archive-read") as reader, ThreadPoolExecutor(1, "archive-delete") as deleter:
-        reading = reader.submit(_read, run.db, batches[0], watermark)
-        for i, batch in enumerate(batches):  # oldest first: a run stopped half way leaves the oldest archived
+        reading = reader.submit(next, planned, None)
+        while True:  # oldest first: a run stopped half way leaves the oldest archived
             with phases("read"):  # only the time spent waiting for it
-                rows = reading.result()
-            if i + 1 < len(batches):
-                reading = reader.submit(_read, run.db, batches[i + 1], watermark)
-            if any(f.done() and f.exception() for f in finishing):
+                item = reading.result()
+            if item is None or any(f.done() and f.exception() for f in finishing):
                 break
-            verified = steps.write_verified(run.db, run.cold, batch, rows, watermark, phases)
+            reading, count = reader.submit(next, planned, None), count + 1
+            verified = steps.write_verified(run.db, run.cold, item[0], item[1], watermark, phases)
             if verified is not None:
                 doc = steps.publish(run.db, run.cold, verified[0], phases)
                 finishing.append(deleter.submit(steps.finish, run.db, run.cold, doc, verified[1], phases))
             run.lock.renew()
+        reading.cancel()
     run.result.batches.extend(manifest.to_json(f.result()) for f in finishing)
+    return count

@@ -4,9 +4,9 @@ No Spark: a batch is a copy, not a computation. Through Spark (the connector's r
 Parquet write and a read-back, each a Connect job) 93,750 documents cost the Spark server 25 CPU-s and most of
 a 39-s run (bench/archive.py); reading them with pymongo into Arrow costs the client under 2 CPU-s, and
 pyarrow writes the same file (zstd, millisecond UTC timestamps, sorted by event time, one large row group)
-in a quarter of a second. A batch is read with MongoDB's own filter (``plan.batch_filter``, served by the
-``event_time`` index; both of its date bounds reach SQL on paylake's FerretDB), so its rows are exactly the
-ones the filter selects.
+in a quarter of a second. A batch is read slice by slice by event-time range (served by the ``event_time``
+index; both of its date bounds reach SQL on paylake's FerretDB), and slices.py keeps the rows that
+``plan.batch_filter`` selects.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pymongo.database import Database
 
 from paylake import arrow_rows, names, schema
 from paylake.archive.coldfs import ColdFS
-from paylake.archive.plan import batch_filter
 from paylake.errors import PaylakeError
 
 if TYPE_CHECKING:
@@ -35,21 +34,21 @@ class BadRowsError(PaylakeError):
     """Hot documents that cannot be archived as they are (the message names the field and a transaction)."""
 
 
-def read_batch(db: Database[Any], start: datetime, end: datetime, watermark: datetime) -> pa.Table:
-    """The hot documents of ``plan.batch_filter(start, end, watermark)``, every field, as Arrow (the MongoDB
-    connector's value rules, ``arrow_rows``), with ``_id`` as stored.
+def read_events(db: Database[Any], start: datetime, end: datetime) -> pa.Table:
+    """Every hot document with an event time in [start, end), uncounted ones too (slices.py keeps the counted
+    ones: together, ``plan.batch_filter``'s selection), every field, as Arrow (the MongoDB connector's value
+    rules, ``arrow_rows``), with ``_id`` as stored.
 
     Read as READ_PARTS event-time parts at once, each its own cursor and connection: the server's work (on
     FerretDB, decoding every document: ~70 us each, 2.5x the client's) then runs on as many cores. The parts
-    split at whole seconds and each is ``batch_filter`` of its own [from, to), so together they select
-    exactly what the batch's filter does."""
+    split at whole seconds and each is its own [from, to), so together they hold exactly the range."""
     import pyarrow as pa
 
     cuts = [start + (end - start) * i / READ_PARTS for i in range(1, READ_PARTS)]
     edges = [start, *(c.replace(microsecond=0) for c in cuts), end]
     parts = [(a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b]
     with ThreadPoolExecutor(len(parts)) as pool:
-        tables = list(pool.map(lambda part: _read(db, batch_filter(part[0], part[1], watermark)), parts))
+        tables = list(pool.map(lambda part: _read(db, {"event_time": {"$gte": part[0], "$lt": part[1]}}), parts))
     return pa.concat_tables(tables)
 
 
@@ -59,7 +58,7 @@ def _read(db: Database[Any], where: dict[str, Any]) -> pa.Table:
 
 
 def cold_table(hot: pa.Table) -> pa.Table:
-    """Pure: hot rows (``read_batch``) as the archive stores them: the schema's columns and types
+    """Pure: hot rows (``read_events``) as the archive stores them: the schema's columns and types
     (``schema.arrow_schema``: ``_id`` is ``transaction_id`` again), sorted by event time so each file's
     min/max statistics prune queries by time. A null in a required field is refused, naming it: ingest
     validates every document, so one here was written around paylake and must not reach the archive silently."""

@@ -1,7 +1,8 @@
 """Reads of a few top-level fields fetch only those fields, and return exactly what MongoDB would.
 
-The hot histogram reads two fields of every hot transaction (``find({}, {_id: 0, event_time: 1, ingest_time:
-1})``). MongoDB reads only what it returns; FerretDB v1 reads every whole document from SQLite, decodes all
+The KPI loop's first refresh reads six fields of the lookback's transactions, and the archive used to read two
+of every hot transaction (``find({}, {_id: 0, event_time: 1, ingest_time: 1})``, the case kept below as
+"histogram"). MongoDB reads only what it returns; FerretDB v1 reads every whole document from SQLite, decodes all
 of it and projects in Go, so that read cost as much as reading the documents whole. paylake builds it with
 ``paylake/stack/ferretdb/projection-pushdown.patch``: for a plain inclusion of top-level fields, SQLite returns
 only the fields the projection, the filter and the sort read, and FerretDB decodes only those. Its explain

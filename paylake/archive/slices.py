@@ -1,0 +1,96 @@
+"""Read the hot store slice by slice, oldest first, and group the slices into batches as they come (plan.py).
+
+A slice is read only when it is closed by the KPI watermark, and its rows are the batch filter's: event time
+in the slice, ingest time at or before the watermark (counted by the KPI job). A slice holding a document
+the KPI job has not counted yet (ingest time after the watermark) stops the plan before it, so what is
+archived is always the oldest and always counted. A document without a date ingest time is never taken: it
+stays hot, as MongoDB's filter ``{ingest_time: {$lte: watermark}}`` would leave it.
+
+The next slice is found with index probes, not a scan: ``find_one`` of an event-time range, which both MongoDB
+and paylake's FerretDB serve from the ``event_time`` index (the probe asks again below what it found until
+nothing older is left, so the answer does not depend on the order a server returns documents in). Empty
+slices between two holding data cost nothing; each slice read is one range read of the documents it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pymongo.database import Database
+
+from paylake import names
+from paylake.archive import parquet_io, plan
+from paylake.archive.plan import Batch
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Request:
+    need_docs: int  # plan.docs_to_free: the batches stop once they hold this many
+    watermark: datetime  # the KPI watermark at plan time
+    slice_len: timedelta
+    taken_ids: Collection[str] = ()  # batch ids in the manifest already
+
+
+def oldest_event(db: Database[Any], after: datetime | None, before: datetime) -> datetime | None:
+    """The oldest event time of a hot transaction in [after, before) (``after`` None: no lower bound)."""
+    found = None
+    while True:
+        where: dict[str, Any] = {"$lt": found or before}
+        if after is not None:
+            where["$gte"] = after
+        doc = db[names.TRANSACTIONS].find_one({"event_time": where}, {"_id": 0, "event_time": 1})
+        if doc is None:
+            return found
+        found = doc["event_time"]
+
+
+def counted_slices(db: Database[Any], watermark: datetime, slice_len: timedelta) -> Iterator[tuple[datetime, pa.Table]]:
+    """Each closed slice holding documents, oldest first, with its counted rows (``read_events``'s columns),
+    up to the first slice holding an uncounted document."""
+    import pyarrow.compute as pc
+
+    end = plan.eligible_end(watermark, slice_len)
+    event = oldest_event(db, None, end)
+    while event is not None:
+        start = plan.slice_start(event, slice_len)
+        rows = parquet_io.read_events(db, start, start + slice_len)
+        ingest = rows["ingest_time"]
+        if pc.any(pc.greater(ingest, watermark)).as_py():
+            return
+        yield start, rows.filter(pc.less_equal(ingest, watermark))  # a null ingest time is dropped
+        event = oldest_event(db, start + slice_len, end)
+
+
+def batches(db: Database[Any], request: Request) -> Iterator[tuple[Batch, pa.Table]]:
+    """The batches that free ``request.need_docs`` documents (or every eligible one), each with its rows as the
+    archive stores them (``parquet_io.cold_table``), oldest first; each is read only when the one before it
+    has been taken, so a run holds about two batches in memory."""
+    import pyarrow as pa
+
+    batcher = plan.Batcher(request.need_docs, request.slice_len, request.taken_ids)
+    held: list[tuple[datetime, pa.Table]] = []
+
+    def rows_of(batch: Batch) -> pa.Table:
+        nonlocal held
+        mine = [rows for start, rows in held if start < batch.end]
+        held = [(start, rows) for start, rows in held if start >= batch.end]
+        return parquet_io.cold_table(pa.concat_tables(mine))
+
+    if batcher.done:
+        return
+    for start, rows in counted_slices(db, request.watermark, request.slice_len):
+        if rows.num_rows == 0:
+            continue
+        held.append((start, rows))
+        for batch in batcher.add(start, rows.num_rows):
+            yield batch, rows_of(batch)
+        if batcher.done:
+            return
+    for batch in batcher.close():
+        yield batch, rows_of(batch)
