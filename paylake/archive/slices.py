@@ -41,7 +41,7 @@ def oldest_event(db: Database[Any], after: datetime | None, before: datetime) ->
     """The oldest event time of a hot transaction in [after, before) (``after`` None: no lower bound)."""
     found = None
     while True:
-        where: dict[str, Any] = {"$lt": found or before}
+        where: dict[str, Any] = {"$lt": before if found is None else found}
         if after is not None:
             where["$gte"] = after
         doc = db[names.TRANSACTIONS].find_one({"event_time": where}, {"_id": 0, "event_time": 1})
@@ -71,17 +71,8 @@ def batches(db: Database[Any], request: Request) -> Iterator[tuple[Batch, pa.Tab
     """The batches that free ``request.need_docs`` documents (or every eligible one), each with its rows as the
     archive stores them (``parquet_io.cold_table``), oldest first; each is read only when the one before it
     has been taken, so a run holds about two batches in memory."""
-    import pyarrow as pa
-
     batcher = plan.Batcher(request.need_docs, request.slice_len, request.taken_ids)
-    held: list[tuple[datetime, pa.Table]] = []
-
-    def rows_of(batch: Batch) -> pa.Table:
-        nonlocal held
-        mine = [rows for start, rows in held if start < batch.end]
-        held = [(start, rows) for start, rows in held if start >= batch.end]
-        return parquet_io.cold_table(pa.concat_tables(mine))
-
+    held: list[tuple[datetime, pa.Table]] = []  # the open batch's slices
     if batcher.done:
         return
     for start, rows in counted_slices(db, request.watermark, request.slice_len):
@@ -89,8 +80,17 @@ def batches(db: Database[Any], request: Request) -> Iterator[tuple[Batch, pa.Tab
             continue
         held.append((start, rows))
         for batch in batcher.add(start, rows.num_rows):
-            yield batch, rows_of(batch)
+            yield batch, _rows_of(batch, held)
         if batcher.done:
             return
     for batch in batcher.close():
-        yield batch, rows_of(batch)
+        yield batch, _rows_of(batch, held)
+
+
+def _rows_of(batch: Batch, held: list[tuple[datetime, pa.Table]]) -> pa.Table:
+    """The rows of ``batch``'s slices, taken out of ``held`` (which keeps the slices after it)."""
+    import pyarrow as pa
+
+    mine = [rows for start, rows in held if start < batch.end]
+    held[:] = [(start, rows) for start, rows in held if start >= batch.end]
+    return parquet_io.cold_table(pa.concat_tables(mine))

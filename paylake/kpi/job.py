@@ -130,8 +130,10 @@ LARGE_PARTS = 2
 # code generation) instead of interpreting it (the KPI session's default, KPI_REFRESH.spark_conf). Compiling
 # costs the server ~3-5 s of JIT per refresh, since each plan is new; interpreting ~60 us more per row
 # (bench/kpi_phases.py, 2 rounds: a 180,000-row catch-up 18.8, 17.7 server CPU-s compiled, 28.5, 25.0
-# interpreted; a 30,000-row refresh 7.5, 5.6 compiled, 6.2, 4.7 interpreted).
-CODEGEN_ROWS = 100_000
+# interpreted; a 30,000-row refresh 7.5, 5.6 compiled, 6.2, 4.7 interpreted). On a denser lookback (50,000
+# customers) 20,000 new rows a refresh cost 7.3 server CPU-s compiled against 11.5 interpreted
+# (bench/refresh_cpu.py --per 20000, 2 rounds, 2026-12-02): the 3,000 tx/s stream's size.
+CODEGEN_ROWS = 20_000
 
 
 def _code_generation(spark: SparkSession, cache: LoopCache, on: bool) -> None:
