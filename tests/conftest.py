@@ -7,6 +7,7 @@ Each test gets its own MongoDB database, archive root and an empty Redis databas
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +18,25 @@ from paylake.settings import Settings
 from paylake.stack import manager
 from paylake.stack.checkout import CHECKOUT
 
+_AIRFLOW_HOMES: list[Path] = []  # removed when the session ends
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Airflow reads its configuration at import time: point it at a private home before any test imports it.
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="paylake-airflow-"))
+    _AIRFLOW_HOMES.append(home)
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(CHECKOUT / "dags")
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _AIRFLOW_HOMES:
+        shutil.rmtree(_AIRFLOW_HOMES.pop(), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

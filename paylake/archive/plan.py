@@ -11,6 +11,7 @@ Policy (documented in the README):
   than strictly needed, which is the point of the low-water mark).
 * A batch closes once it holds BATCH_DOCS documents (whole slices: a slice is never split): a batch is read
   into memory whole, and a run moves its batches as a pipeline (one is deleted while the next is written).
+  A run's first batch closes at FIRST_BATCH_DOCS, so its first delete comes soon after the run starts.
 * The batch id is derived from the range, so a re-run of the same plan names the same batch; a range that
   is archived again later (late events landing in an archived hour) gets a ``.2``, ``.3`` … suffix.
 The plan is made as the run reads (slices.py), slice by slice, not from a histogram of the whole hot store read
@@ -30,6 +31,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Documents per batch, at least (it closes on the slice that reaches this): ~40 MB of Arrow in the archive's
 # memory, one Parquet file of ~10 MB, and a catch-up of a day or more moves as many batches, pipelined.
 BATCH_DOCS = 250_000
+# A run's first batch closes sooner: nothing is deleted before it is published, so its size is how long the hot
+# store goes on growing at a run's start (at 3,000 tx/s a 250,000-document first batch took ~35 s to read,
+# write and publish, and the hot store passed its bound meanwhile), and nothing overlaps its read.
+FIRST_BATCH_DOCS = 50_000
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class Batcher:
             closed += self.close()
         self._open.append((start, docs))
         self.total += docs
-        if sum(n for _, n in self._open) >= BATCH_DOCS or self.done:
+        if sum(n for _, n in self._open) >= (BATCH_DOCS if self._made else FIRST_BATCH_DOCS) or self.done:
             closed += self.close()
         return closed
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta, timezone
 
-from paylake.archive.plan import BATCH_DOCS, HOUR, Batch, Batcher, batch_id, docs_to_free, eligible_end, slice_start
+from paylake.archive.plan import (
+    BATCH_DOCS,
+    FIRST_BATCH_DOCS,
+    HOUR,
+    Batch,
+    Batcher,
+    batch_id,
+    docs_to_free,
+    eligible_end,
+    slice_start,
+)
 
 T0 = datetime(2026, 1, 1, 20, tzinfo=UTC)
 MB = 1024 * 1024
@@ -104,12 +114,14 @@ def test_five_minute_slices_for_the_demo() -> None:
     assert batch.batch_id == "20260101T2000-20260101T2010"
 
 
-def test_a_batch_closes_on_the_slice_that_reaches_batch_docs() -> None:
-    big = BATCH_DOCS // 2 + 1  # two such hours exceed BATCH_DOCS: the third starts a new batch
-    batches = plan(hours([big, big, big, 10]), need_docs=3 * big + 10)
+def test_a_batch_closes_on_the_slice_that_reaches_batch_docs_the_first_sooner() -> None:
+    small = FIRST_BATCH_DOCS // 2 + 1  # two such hours close the first batch
+    big = BATCH_DOCS // 2 + 1  # two such hours exceed BATCH_DOCS: the next one starts a new batch
+    batches = plan(hours([small, small, big, big, big, 10]), need_docs=10 * BATCH_DOCS)
     assert [(b.start, b.end, b.expected_docs) for b in batches] == [
-        (T0, T0 + 2 * HOUR, 2 * big),
-        (T0 + 2 * HOUR, T0 + 4 * HOUR, big + 10),
+        (T0, T0 + 2 * HOUR, 2 * small),
+        (T0 + 2 * HOUR, T0 + 4 * HOUR, 2 * big),  # 2026-01-01 ends at T0 + 4 h
+        (T0 + 4 * HOUR, T0 + 6 * HOUR, big + 10),
     ]
 
 
@@ -117,6 +129,6 @@ def test_one_slice_can_close_two_batches() -> None:
     # 23:00 is on 2026-01-01; midnight starts 2026-01-02 and alone holds BATCH_DOCS: it closes the open batch of
     # the 1st, then its own
     batcher = Batcher(need_docs=10 * BATCH_DOCS)
-    assert batcher.add(T0 + 3 * HOUR, 10) == []
+    assert batcher.add(T0 + 3 * HOUR, 10) == []  # the first batch: under FIRST_BATCH_DOCS
     closed = batcher.add(T0 + 4 * HOUR, BATCH_DOCS)
     assert [(b.date, b.expected_docs) for b in closed] == [("2026-01-01", 10), ("2026-01-02", BATCH_DOCS)]
