@@ -18,7 +18,7 @@ def build_task(data_interval_start: datetime) -> str:
     try:
         summary = run(DAILY_MARTS, load_settings(), day=data_interval_start.date().isoformat(), publish=False)
     except GateFailed as exc:  # the data will not fix itself within a retry delay: fail without retrying
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(str(exc)) from exc
     return str(json.loads(summary)["run_id"])

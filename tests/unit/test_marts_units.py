@@ -51,7 +51,7 @@ def test_a_failed_gate_names_every_failed_check() -> None:
 
 
 def test_a_failed_gate_fails_the_airflow_task_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from paylake.marts import tasks
 
