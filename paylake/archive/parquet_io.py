@@ -5,8 +5,8 @@ Parquet write and a read-back, each a Connect job) 93,750 documents cost the Spa
 a 39-s run (bench/archive.py); reading them with pymongo into Arrow costs the client under 2 CPU-s, and
 pyarrow writes the same file (zstd, millisecond UTC timestamps, sorted by event time, one large row group)
 in a quarter of a second. A batch is read slice by slice by event-time range (served by the ``event_time``
-index; both of its date bounds reach SQL on paylake's FerretDB), and slices.py keeps the rows that
-``plan.batch_filter`` selects.
+index; both of its date bounds reach SQL on paylake's FerretDB), and slices.py keeps the counted rows (ingest
+time at or before the KPI watermark): MongoDB's ``{event_time: range, ingest_time: {$lte: watermark}}``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class BadRowsError(PaylakeError):
 
 def read_events(db: Database[Any], start: datetime, end: datetime) -> pa.Table:
     """Every hot document with an event time in [start, end), uncounted ones too (slices.py keeps the counted
-    ones: together, ``plan.batch_filter``'s selection), every field, as Arrow (the MongoDB connector's value
+    ones: together, a batch's selection), every field, as Arrow (the MongoDB connector's value
     rules, ``arrow_rows``), with ``_id`` as stored.
 
     Read as READ_PARTS event-time parts at once, each its own cursor and connection: the server's work (on
