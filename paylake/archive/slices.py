@@ -73,6 +73,7 @@ def counted_slices(db: Database[Any], watermark: datetime, slice_len: timedelta)
 
 
 def _first_slice(db: Database[Any], after: datetime | None, end: datetime, slice_len: timedelta) -> datetime | None:
+    """The start of the slice holding the oldest event in [after, end), or None when there is none."""
     event = oldest_event(db, after, end)
     return None if event is None else plan.slice_start(event, slice_len)
 
