@@ -49,14 +49,17 @@ class Batch:
         return self.start.strftime("%Y-%m-%d")
 
 
-def docs_to_free(data_bytes: float, docs: int, threshold_mb: float, low_water: float) -> int:
+def docs_to_free(
+    data_bytes: float, docs: int, threshold_mb: float, low_water: float, *, started: bool = False
+) -> int:
     """How many average-sized documents must leave so the data size drops to ``low_water`` x threshold.
 
     Zero when the store is not over the threshold: a run only starts above it, then frees down to below
-    the low-water mark so the next check does not fire straight away.
+    the low-water mark so the next check does not fire straight away. A run that has ``started`` moving
+    goes on while the store is over the low-water mark.
     """
     threshold = threshold_mb * 1024 * 1024
-    if docs <= 0 or data_bytes <= threshold:
+    if docs <= 0 or data_bytes <= (low_water * threshold if started else threshold):
         return 0
     per_doc = data_bytes / docs
     return min(docs, math.ceil((data_bytes - low_water * threshold) / per_doc))

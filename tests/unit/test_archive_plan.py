@@ -49,6 +49,13 @@ def test_docs_to_free_reaches_the_low_water_mark() -> None:
     assert (12 * MB - need * 12 * MB / 1200) <= 8 * MB
 
 
+def test_a_started_run_frees_down_to_the_low_water_mark() -> None:
+    # Under the threshold nothing starts; a run that has moved some goes on above the low-water mark.
+    assert docs_to_free(9 * MB, 900, 10, 0.8) == 0
+    assert docs_to_free(9 * MB, 900, 10, 0.8, started=True) == 100
+    assert docs_to_free(8 * MB, 800, 10, 0.8, started=True) == 0
+
+
 def test_oldest_hours_first_until_enough() -> None:
     batches = plan(hours([100, 100, 100, 100]), need_docs=150)
     assert batches == [Batch("20260101T20-20260101T22", T0, T0 + 2 * HOUR, 200)]
