@@ -3,13 +3,16 @@
 Airflow's ``max_active_runs=1`` covers the scheduler; the lock also covers the CLI and a second Airflow.
 A holder that died leaves its lock behind: it is taken over once ``expires_at`` has passed, or at once when
 the holder ran on this host and its process is gone (a job killed by `make down` or a task timeout). The
-holder renews it between steps, so a long but healthy run keeps it.
+holder renews it between steps, so a long but healthy run keeps it. A job may declare a ``lock_wait``: its
+run then waits that long for a held lock before it gives up (LockBusy).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -24,6 +27,9 @@ from paylake import names
 from paylake.clock import now
 from paylake.errors import ServiceError
 from paylake.jobs import Job
+
+log = logging.getLogger(__name__)
+WAIT_POLL_S = 2.0  # how often a waiting run tries the lock again
 
 
 def pid_alive(pid: int) -> bool:
@@ -63,6 +69,7 @@ class Lock:
         self.name = name
         self.ttl = ttl
         self.owner = new_owner()
+        self.waited: float | None = None  # when acquire_within began to wait (monotonic); None: it did not
 
     def acquire(self) -> None:
         moment = now()
@@ -95,10 +102,29 @@ class Lock:
         self.coll.delete_one({"_id": self.name, "owner": self.owner})
 
 
+def acquire_within(lock: Lock, wait: timedelta) -> None:
+    """Acquire ``lock``, trying again for up to ``wait`` while another run holds it; then LockBusy."""
+    deadline = time.monotonic() + wait.total_seconds()
+    while True:
+        try:
+            lock.acquire()
+            return
+        except LockBusy as busy:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            if lock.waited is None:
+                log.info("%s; waiting up to %.0f s for it", busy, wait.total_seconds())
+                lock.waited = time.monotonic()
+            time.sleep(min(WAIT_POLL_S, left))
+
+
 @contextmanager
-def held(db: Database[Any], name: str, ttl: timedelta) -> Iterator[Lock]:
+def held(db: Database[Any], name: str, ttl: timedelta, wait: timedelta = timedelta(0)) -> Iterator[Lock]:
     lock = Lock(db, name, ttl)
-    lock.acquire()
+    acquire_within(lock, wait)
+    if lock.waited is not None:
+        log.info("%s lock acquired after waiting %.1f s", name, time.monotonic() - lock.waited)
     try:
         yield lock
     finally:
@@ -106,5 +132,5 @@ def held(db: Database[Any], name: str, ttl: timedelta) -> Iterator[Lock]:
 
 
 def job_lock(db: Database[Any], job: Job) -> AbstractContextManager[Lock]:
-    """The lock of a declared job: its name, and a TTL that outlasts its task's timeout."""
-    return held(db, job.name, job.lock_ttl)
+    """The lock of a declared job: its name, a TTL that outlasts its task's timeout, and its wait."""
+    return held(db, job.name, job.lock_ttl, job.lock_wait)

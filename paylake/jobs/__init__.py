@@ -20,10 +20,15 @@ class Job:
     lock_ttl: timedelta  # how long a lock outlives its holder's last renewal: only a dead holder's expires
     spark_conf: dict[str, str] = field(default_factory=dict)  # per-session Spark SQL settings
     spark: bool = True  # the entry takes a Spark session first; False: it runs in the caller, no Spark
+    # How long a run waits for the lock while another run holds it, before it fails with LockBusy (and
+    # Airflow retries it): 0 for jobs whose next run redoes the work anyway.
+    lock_wait: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if self.lock_ttl <= self.timeout:
             raise ValueError(f"job {self.name}: the lock TTL must outlast the task timeout")
+        if self.lock_wait >= self.timeout:
+            raise ValueError(f"job {self.name}: the lock wait must leave the task time to run")
 
     @property
     def app_name(self) -> str:
@@ -67,5 +72,8 @@ DAILY_MARTS = Job(
     every=timedelta(days=1),
     timeout=timedelta(minutes=60),
     lock_ttl=timedelta(hours=2),
+    # An Airflow backfill's runs and the scheduled run do not share max_active_runs: two dates' builds may start
+    # together (seen in `make demo`: a failed first try, retried a minute later). A build lasts ~10-60 s.
+    lock_wait=timedelta(minutes=10),
 )
 JOBS = {job.name: job for job in (KPI_REFRESH, ARCHIVE, DAILY_MARTS)}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +14,8 @@ import pytest
 
 from paylake import names
 from paylake.clock import now
-from paylake.lock import Lock, LockBusy
+from paylake.jobs import DAILY_MARTS
+from paylake.lock import Lock, LockBusy, acquire_within, job_lock
 
 TTL = timedelta(hours=2)
 
@@ -37,3 +40,24 @@ def test_a_live_holder_keeps_the_lock(mongo_db: Any) -> None:
     _hold(mongo_db, f"{socket.gethostname()}:{os.getpid()}:token")
     with pytest.raises(LockBusy, match="job lock is held"):
         Lock(mongo_db, "job", TTL).acquire()
+
+
+def test_a_daily_marts_run_waits_for_the_lock_another_run_holds(mongo_db: Any) -> None:
+    """Two dates' builds started together (a backfill beside the scheduled run): the second waits, then runs."""
+    first = job_lock(mongo_db, DAILY_MARTS)
+    first.__enter__()
+    threading.Timer(1.5, first.__exit__, (None, None, None)).start()
+    began = time.monotonic()
+    with job_lock(mongo_db, DAILY_MARTS) as second:
+        assert mongo_db[names.LOCKS].find_one({"_id": DAILY_MARTS.name})["owner"] == second.owner
+        assert second.waited is not None
+    assert time.monotonic() - began >= 1.0  # it did wait for the release, not take a live holder's lock
+
+
+def test_a_wait_that_runs_out_says_who_holds_the_lock(mongo_db: Any) -> None:
+    _hold(mongo_db, f"{socket.gethostname()}:{os.getpid()}:token")
+    began = time.monotonic()
+    with pytest.raises(LockBusy, match="job lock is held"):
+        acquire_within(Lock(mongo_db, "job", TTL), timedelta(seconds=1))
+    assert 1.0 <= time.monotonic() - began < 5.0
+
