@@ -69,7 +69,7 @@ class Lock:
         self.name = name
         self.ttl = ttl
         self.owner = new_owner()
-        self.waited: float | None = None  # when acquire_within began to wait (monotonic); None: it did not
+        self.waited_s = 0.0  # how long acquire_within waited for another run to release it
 
     def acquire(self) -> None:
         moment = now()
@@ -104,27 +104,27 @@ class Lock:
 
 def acquire_within(lock: Lock, wait: timedelta) -> None:
     """Acquire ``lock``, trying again for up to ``wait`` while another run holds it; then LockBusy."""
-    deadline = time.monotonic() + wait.total_seconds()
+    began = time.monotonic()
     while True:
         try:
             lock.acquire()
-            return
+            break
         except LockBusy as busy:
-            left = deadline - time.monotonic()
+            left = wait.total_seconds() - (time.monotonic() - began)
             if left <= 0:
                 raise
-            if lock.waited is None:
+            if not lock.waited_s:
                 log.info("%s; waiting up to %.0f s for it", busy, wait.total_seconds())
-                lock.waited = time.monotonic()
             time.sleep(min(WAIT_POLL_S, left))
+            lock.waited_s = time.monotonic() - began
+    if lock.waited_s:
+        log.info("%s lock acquired after waiting %.1f s", lock.name, lock.waited_s)
 
 
 @contextmanager
 def held(db: Database[Any], name: str, ttl: timedelta, wait: timedelta = timedelta(0)) -> Iterator[Lock]:
     lock = Lock(db, name, ttl)
     acquire_within(lock, wait)
-    if lock.waited is not None:
-        log.info("%s lock acquired after waiting %.1f s", name, time.monotonic() - lock.waited)
     try:
         yield lock
     finally:
